@@ -1,0 +1,5 @@
+import sys
+
+from globaltables.cli import main
+
+sys.exit(main())

@@ -1,0 +1,96 @@
+"""The embedded AWS process: ``python -m globaltables.local.server [--port N] [--announce]``.
+
+Binds 127.0.0.1 only. Prints one line ``READY <endpoint>`` on stdout once it accepts requests,
+then serves until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+from globaltables.endpoint import announcement_path
+from globaltables.local import extensions
+from globaltables.local.admin import AdminMiddleware
+
+LOOPBACK = "127.0.0.1"
+
+
+def build_app() -> AdminMiddleware:
+    extensions.install()
+    app = AdminMiddleware(DomainDispatcherApplication(create_backend_app))
+    extensions.register_admin_routes(app)
+    return app
+
+
+def announce(endpoint: str) -> None:
+    from globaltables.state import write_atomically
+
+    write_atomically(announcement_path(), json.dumps({"endpoint": endpoint, "pid": os.getpid()}) + "\n")
+
+
+def withdraw_announcement() -> None:
+    path = announcement_path()
+    try:
+        record = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return
+    if record.get("pid") == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+def serve(port: int = 0, announce_endpoint: bool = False, banner: bool = False, verbose: bool = False) -> None:
+    # One log line per request would fill the parent's pipe during a load test.
+    logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)
+    server = make_server(LOOPBACK, port, build_app(), threaded=True, request_handler=MotoRequestHandler)
+    endpoint = f"http://{LOOPBACK}:{server.server_port}"
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    thread = threading.Thread(target=server.serve_forever, name="embedded-aws", daemon=True)
+    thread.start()
+    if announce_endpoint:
+        announce(endpoint)
+    print(f"READY {endpoint}", flush=True)
+    if banner:
+        print(
+            f"Embedded AWS listening on {endpoint} (loopback only).\n"
+            f"Notebooks find it through {announcement_path()}; or export GLOBALTABLES_ENDPOINT={endpoint}\n"
+            "Press Ctrl-C to stop it (its state goes with it).",
+            flush=True,
+        )
+    try:
+        stop.wait()
+    finally:
+        if announce_endpoint:
+            withdraw_announcement()
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m globaltables.local.server", description=__doc__)
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--announce", action="store_true", help="write the endpoint where notebooks look for it")
+    parser.add_argument("--banner", action="store_true", help="print a human-readable banner")
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+    args = parser.parse_args(argv)
+    serve(args.port, announce_endpoint=args.announce, banner=args.banner, verbose=args.verbose)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

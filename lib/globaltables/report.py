@@ -1,0 +1,64 @@
+"""One self-contained HTML report of a batch run: the summary, the manifest, every executed notebook."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import nbformat
+from nbconvert import HTMLExporter
+
+from globaltables.state import MANIFEST_NAME
+
+if TYPE_CHECKING:
+    from globaltables.batch import RunResult
+
+REPORT_NAME = "report.html"
+
+
+def _summary_markdown(result: RunResult) -> str:
+    rows = ["| notebook | status | seconds | error |", "|---|---|---|---|"]
+    for nb in result.notebooks:
+        error = ""
+        if nb.status == "failed":
+            cell = f"cell {nb.cell}: " if nb.cell is not None else ""
+            error = html.escape(f"{cell}{nb.error_name}: {nb.error_value}").replace("|", "\\|").replace("\n", " ")
+        rows.append(f"| [{nb.name}](#{nb.name}) | {nb.status} | {nb.seconds:.1f} | {error} |")
+    verdict = "succeeded" if result.ok else "FAILED"
+    return f"# Run `{result.run_id}` {verdict}\n\nTarget: `{result.target}`\n\n" + "\n".join(rows)
+
+
+def _manifest_markdown(folder: Path) -> str:
+    try:
+        manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    except (FileNotFoundError, ValueError):
+        return "## Resources\n\nNo manifest was written."
+    rows = ["| kind | name | region | notebook |", "|---|---|---|---|"]
+    for resource in manifest.get("resources", []):
+        rows.append(f"| {resource['kind']} | `{resource['name']}` | {resource['region']} | {resource.get('notebook') or ''} |")
+    if len(rows) == 2:
+        rows.append("| | nothing recorded | | |")
+    return "## Resources recorded in the manifest\n\n" + "\n".join(rows)
+
+
+def build_report_notebook(result: RunResult) -> nbformat.NotebookNode:
+    folder = Path(result.folder)
+    cells = [nbformat.v4.new_markdown_cell(_summary_markdown(result)), nbformat.v4.new_markdown_cell(_manifest_markdown(folder))]
+    for nb in result.notebooks:
+        if nb.status == "not run" or not nb.output or not Path(nb.output).exists():
+            continue
+        executed = nbformat.read(nb.output, as_version=4)
+        cells.append(nbformat.v4.new_markdown_cell(f'<a id="{nb.name}"></a>\n\n# {nb.name} — {nb.status} ({nb.seconds:.1f} s)'))
+        cells.extend(executed.cells)
+    report = nbformat.v4.new_notebook(cells=cells)
+    report.metadata["title"] = f"globaltables run {result.run_id}"
+    return report
+
+
+def write_report(result: RunResult) -> Path:
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(build_report_notebook(result))
+    path = Path(result.folder) / REPORT_NAME
+    path.write_text(body)
+    return path

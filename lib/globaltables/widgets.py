@@ -1,0 +1,74 @@
+"""ipywidgets forms for the interactive walkthrough. Batch runs never need them and never wait on them."""
+
+from __future__ import annotations
+
+import os
+
+import ipywidgets as widgets
+
+from globaltables.params import ParameterError, Params, known_regions, validate_params
+
+BATCH_ENV = "GLOBALTABLES_BATCH"
+
+
+def in_batch() -> bool:
+    """True inside a papermill run started by ``python -m globaltables run``."""
+    return os.environ.get(BATCH_ENV) == "1"
+
+
+class ParamsForm:
+    """Target, regions and prefix as a form; *Apply* validates with the schema and shows its errors.
+
+    ``params`` always holds the last valid parameters (initially those the notebook passed).
+    """
+
+    def __init__(self, params: Params):
+        self.params = params
+        self.target = widgets.ToggleButtons(options=["local", "aws"], value=params.target, description="target")
+        self.regions = widgets.TagsInput(
+            value=list(params.regions), allowed_tags=list(known_regions()), allow_duplicates=False, description="regions"
+        )
+        self.table_name_prefix = widgets.Text(value=params.table_name_prefix, description="table prefix")
+        self.confirm_costs = widgets.Checkbox(value=params.confirm_costs, description="I accept AWS costs")
+        self.apply = widgets.Button(description="Apply", button_style="primary", icon="check")
+        self.message = widgets.HTML()
+        self.apply.on_click(lambda _: self.validate())
+        self.box = widgets.VBox(
+            [
+                widgets.HTML("<b>Parameters</b> (primary region first)"),
+                self.target,
+                self.regions,
+                self.table_name_prefix,
+                self.confirm_costs,
+                self.apply,
+                self.message,
+            ]
+        )
+
+    def values(self) -> dict:
+        return {
+            **self.params.model_dump(),
+            "target": self.target.value,
+            "regions": list(self.regions.value),
+            "table_name_prefix": self.table_name_prefix.value,
+            "confirm_costs": self.confirm_costs.value,
+        }
+
+    def validate(self) -> bool:
+        try:
+            self.params = validate_params(self.values())
+        except ParameterError as error:
+            items = "".join(f"<li>{problem}</li>" for problem in error.problems)
+            self.message.value = f"<span style='color:#b00'>✘ not applied:</span><ul>{items}</ul>"
+            return False
+        self.message.value = f"<span style='color:#070'>✔ applied: {', '.join(self.params.regions)}</span>"
+        return True
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.box)
+
+
+def params_form(params: Params) -> ParamsForm:
+    return ParamsForm(params)
