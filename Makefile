@@ -24,6 +24,7 @@ test: setup lint
 
 lint: setup
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check lib tests benchmarks
 
 lab: setup
 	$(PY) -m globaltables lab $(ARGS)

@@ -34,9 +34,7 @@ def _stem(name: str) -> str:
     return name.removesuffix(".ipynb")
 
 
-def select_notebooks(
-    notebooks: list[Path], only: list[str] | None = None, start_from: str | None = None
-) -> list[Path]:
+def select_notebooks(notebooks: list[Path], only: list[str] | None = None, start_from: str | None = None) -> list[Path]:
     """Keep the named notebooks (``only``) or those from ``start_from`` on; unknown names are an error."""
     by_stem = {p.stem: p for p in notebooks}
     available = ", ".join(by_stem) or "none"
@@ -68,7 +66,8 @@ class NotebookResult:
     status: str  # "ok", "failed" or "not run"
     seconds: float = 0.0
     output: str | None = None
-    cell: int | None = None
+    cell: int | None = None  # execution count, as the executed notebook shows it: In [cell]
+    cell_source: str | None = None
     error_name: str | None = None
     error_value: str | None = None
 
@@ -159,7 +158,8 @@ def run_notebooks(
                 entry.status = "ok"
             except PapermillExecutionError as error:
                 entry.status = "failed"
-                entry.cell = error.cell_index
+                entry.cell = error.exec_count
+                entry.cell_source = (error.source or "").strip().splitlines()[0][:80] if error.source else None
                 entry.error_name = error.ename
                 entry.error_value = str(error.evalue)
             except Exception as error:  # kernel died, notebook unreadable: still a failed step
@@ -188,8 +188,9 @@ def summary_lines(result: RunResult) -> list[str]:
         lines.append(f"  {nb.name:<{width}}  {nb.status:<8} {seconds}")
     failure = result.failure
     if failure:
-        cell = f", cell {failure.cell}" if failure.cell is not None else ""
-        lines.append(f"FAILED in {failure.name}{cell}: {failure.error_name}: {failure.error_value}")
+        cell = f", cell In [{failure.cell}]" if failure.cell is not None else ""
+        source = f" ({failure.cell_source})" if failure.cell_source else ""
+        lines.append(f"FAILED in {failure.name}{cell}{source}: {failure.error_name}: {failure.error_value}")
         lines.append(f"  executed notebook: {failure.output}")
     else:
         total = sum(nb.seconds for nb in result.notebooks)

@@ -8,7 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from globaltables.batch import NOTEBOOKS_DIR, PROJECT_DIR, list_notebooks, run_notebooks, select_notebooks, summary_lines
+from globaltables.batch import (
+    NOTEBOOKS_DIR,
+    PROJECT_DIR,
+    list_notebooks,
+    run_notebooks,
+    select_notebooks,
+    summary_lines,
+)
 from globaltables.names import new_run_id
 from globaltables.params import ParameterError, load_params, parse_override
 from globaltables.state import LATEST_NAME, default_outputs_dir

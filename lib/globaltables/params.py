@@ -235,7 +235,13 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ParameterError(
-            [ParameterProblem(key=key or text, value=text, allowed="overrides are written key=value, e.g. -p regions=[us-east-1,eu-west-1]")]
+            [
+                ParameterProblem(
+                    key=key or text,
+                    value=text,
+                    allowed="overrides are written key=value, e.g. -p regions=[us-east-1,eu-west-1]",
+                )
+            ]
         )
     return key.strip(), yaml.safe_load(raw) if raw.strip() else None
 

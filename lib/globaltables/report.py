@@ -23,7 +23,7 @@ def _summary_markdown(result: RunResult) -> str:
     for nb in result.notebooks:
         error = ""
         if nb.status == "failed":
-            cell = f"cell {nb.cell}: " if nb.cell is not None else ""
+            cell = f"cell In [{nb.cell}]: " if nb.cell is not None else ""
             error = html.escape(f"{cell}{nb.error_name}: {nb.error_value}").replace("|", "\\|").replace("\n", " ")
         rows.append(f"| [{nb.name}](#{nb.name}) | {nb.status} | {nb.seconds:.1f} | {error} |")
     verdict = "succeeded" if result.ok else "FAILED"
@@ -37,7 +37,9 @@ def _manifest_markdown(folder: Path) -> str:
         return "## Resources\n\nNo manifest was written."
     rows = ["| kind | name | region | notebook |", "|---|---|---|---|"]
     for resource in manifest.get("resources", []):
-        rows.append(f"| {resource['kind']} | `{resource['name']}` | {resource['region']} | {resource.get('notebook') or ''} |")
+        rows.append(
+            f"| {resource['kind']} | `{resource['name']}` | {resource['region']} | {resource.get('notebook') or ''} |"
+        )
     if len(rows) == 2:
         rows.append("| | nothing recorded | | |")
     return "## Resources recorded in the manifest\n\n" + "\n".join(rows)
@@ -45,12 +47,17 @@ def _manifest_markdown(folder: Path) -> str:
 
 def build_report_notebook(result: RunResult) -> nbformat.NotebookNode:
     folder = Path(result.folder)
-    cells = [nbformat.v4.new_markdown_cell(_summary_markdown(result)), nbformat.v4.new_markdown_cell(_manifest_markdown(folder))]
+    cells = [
+        nbformat.v4.new_markdown_cell(_summary_markdown(result)),
+        nbformat.v4.new_markdown_cell(_manifest_markdown(folder)),
+    ]
     for nb in result.notebooks:
         if nb.status == "not run" or not nb.output or not Path(nb.output).exists():
             continue
         executed = nbformat.read(nb.output, as_version=4)
-        cells.append(nbformat.v4.new_markdown_cell(f'<a id="{nb.name}"></a>\n\n# {nb.name} — {nb.status} ({nb.seconds:.1f} s)'))
+        cells.append(
+            nbformat.v4.new_markdown_cell(f'<a id="{nb.name}"></a>\n\n# {nb.name} — {nb.status} ({nb.seconds:.1f} s)')
+        )
         cells.extend(executed.cells)
     report = nbformat.v4.new_notebook(cells=cells)
     report.metadata["title"] = f"globaltables run {result.run_id}"

@@ -15,7 +15,9 @@ def table(rows: Iterable[Mapping[str, Any]], columns: list[str] | None = None) -
     columns = columns or (list(rows[0]) if rows else [])
     head = "".join(f"<th style='text-align:left'>{html.escape(str(c))}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(str(row.get(c, '')))}</td>" for c in columns) + "</tr>"
+        "<tr>"
+        + "".join(f"<td style='text-align:left'>{html.escape(str(row.get(c, '')))}</td>" for c in columns)
+        + "</tr>"
         for row in rows
     )
     return _Table(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>", rows, columns)
@@ -29,9 +31,7 @@ def facts(values: Mapping[str, Any]) -> HTML:
 class _Table(HTML):
     def __init__(self, markup: str, rows: list[Mapping[str, Any]], columns: list[str]):
         super().__init__(markup)
-        self._text = "\n".join(
-            ["\t".join(columns)] + ["\t".join(str(row.get(c, "")) for c in columns) for row in rows]
-        )
+        self._text = "\n".join(["\t".join(columns)] + ["\t".join(str(row.get(c, "")) for c in columns) for row in rows])
 
     def __repr__(self) -> str:
         return self._text

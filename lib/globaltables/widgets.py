@@ -26,7 +26,10 @@ class ParamsForm:
         self.params = params
         self.target = widgets.ToggleButtons(options=["local", "aws"], value=params.target, description="target")
         self.regions = widgets.TagsInput(
-            value=list(params.regions), allowed_tags=list(known_regions()), allow_duplicates=False, description="regions"
+            value=list(params.regions),
+            allowed_tags=list(known_regions()),
+            allow_duplicates=False,
+            description="regions",
         )
         self.table_name_prefix = widgets.Text(value=params.table_name_prefix, description="table prefix")
         self.confirm_costs = widgets.Checkbox(value=params.confirm_costs, description="I accept AWS costs")

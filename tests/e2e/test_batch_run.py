@@ -1,0 +1,79 @@
+"""`python -m globaltables run` end to end: a real embedded AWS, real papermill, real outputs."""
+
+import json
+import subprocess
+import sys
+
+import nbformat
+from globaltables.batch import PROJECT_DIR
+
+
+def run_cli(*args, cwd=PROJECT_DIR, timeout=900):
+    return subprocess.run(
+        [sys.executable, "-m", "globaltables", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_batch_run_writes_executed_notebooks_manifest_and_report(tmp_path, isolated_home):
+    outputs = tmp_path / "runs"
+    completed = run_cli("run", "--outputs", str(outputs), "--run-id", "e2e-run", "-p", "table_name_prefix=e2e")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    folder = outputs / "e2e-run"
+    notebooks = sorted(p.name for p in (PROJECT_DIR / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    for name in notebooks:
+        executed = nbformat.read(folder / name, as_version=4)
+        assert executed.metadata["papermill"]["exception"] is None
+        assert executed.metadata["papermill"]["parameters"]["run_id"] == "e2e-run"
+    state = json.loads((folder / "state.json").read_text())
+    assert state["run_id"] == "e2e-run"
+    assert state["names"]["table_name"].startswith("e2e-")
+    result = json.loads((folder / "run.json").read_text())
+    assert [nb["status"] for nb in result["notebooks"]] == ["ok"] * len(notebooks)
+    report = (folder / "report.html").read_text()
+    assert "Run <code>e2e-run</code> succeeded" in report
+    assert "00_setup" in report
+    # The one-screen summary names each notebook and where the report is.
+    assert f"Report:  {folder / 'report.html'}" in completed.stdout
+    for name in notebooks:
+        assert name.removesuffix(".ipynb") in completed.stdout
+
+
+def test_bad_parameters_stop_before_anything_starts(tmp_path, isolated_home):
+    completed = run_cli("run", "--outputs", str(tmp_path), "-p", "regions=[us-east-1]")
+    assert completed.returncode == 2
+    assert "parameter 'regions' = ['us-east-1']" in completed.stderr
+    assert "2 to 6" in completed.stderr
+    assert "Embedded AWS" not in completed.stdout
+    assert not any(tmp_path.iterdir())
+
+
+def test_failing_notebook_is_named_with_its_cell_and_error(tmp_path, isolated_home):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    for name, source in [("00_ok", "x = 1"), ("01_broken", "y = 2\n"), ("02_never", "z = 3")]:
+        cells = [
+            nbformat.v4.new_code_cell("run_id = None", metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(source),
+        ]
+        if name == "01_broken":
+            cells.append(nbformat.v4.new_code_cell("raise RuntimeError('replica never became ACTIVE')"))
+        nb = nbformat.v4.new_notebook(cells=cells)
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, notebooks / f"{name}.ipynb")
+    completed = run_cli("run", "--outputs", str(tmp_path / "runs"), "--run-id", "bad", "--notebooks", str(notebooks))
+    assert completed.returncode == 1
+    expected = (
+        "FAILED in 01_broken, cell In [4] (raise RuntimeError('replica never became ACTIVE')): "
+        "RuntimeError: replica never became ACTIVE"
+    )
+    assert expected in completed.stdout
+    result = json.loads((tmp_path / "runs" / "bad" / "run.json").read_text())
+    assert [nb["status"] for nb in result["notebooks"]] == ["ok", "failed", "not run"]
+    assert (tmp_path / "runs" / "bad" / "report.html").exists()
+    assert (tmp_path / "runs" / "bad" / "01_broken.ipynb").exists()
+
+
+def test_only_runs_the_named_notebooks(tmp_path, isolated_home):
+    completed = run_cli("run", "--outputs", str(tmp_path), "--run-id", "only", "--only", "00_setup.ipynb")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert sorted(p.name for p in (tmp_path / "only").glob("*.ipynb")) == ["00_setup.ipynb"]
