@@ -35,6 +35,12 @@ def _params_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_replication_arguments(parser: argparse.ArgumentParser) -> None:
+    from globaltables.local.server import add_replication_arguments as add
+
+    add(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m globaltables", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -51,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="run the embedded AWS in the foreground on 127.0.0.1")
     local.add_argument("--port", type=int, default=0, help="port (default: any free one)")
     local.add_argument("--verbose", action="store_true", help="log every request")
+    add_replication_arguments(local)
 
     lab = commands.add_parser("lab", help="start the embedded AWS and JupyterLab on 127.0.0.1")
     lab.add_argument("--port", type=int, default=8888, help="JupyterLab's port")
@@ -118,9 +125,9 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_local(args: argparse.Namespace) -> int:
-    from globaltables.local.server import serve
+    from globaltables.local.server import serve, settings_from
 
-    serve(args.port, announce_endpoint=True, banner=True, verbose=args.verbose)
+    serve(args.port, announce_endpoint=True, banner=True, verbose=args.verbose, settings=settings_from(args))
     return 0
 
 

@@ -1,26 +1,49 @@
 """What this project adds to moto. Each extension is installed once, before the server starts.
 
-Later extensions (global-table replicas and replication, Lambda execution, backup selections)
-register here; each hooks moto at the narrowest point and checks that the hook is still there.
+Each hooks moto at the narrowest point and checks that the hook is still there (see
+``replication/hooks.py``); moto is pinned to the version they were written against.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import moto
 
+from globaltables.local.replication import DelayDistribution, GlobalTables
+
 if TYPE_CHECKING:
     from globaltables.local.admin import AdminMiddleware
 
-# The version every hook below was written against; pyproject pins the same one.
+# The version every hook was written against; pyproject pins the same one.
 MOTO_VERSION = "5.2.5"
 
-_installed = False
+DELAY_ENV = "GLOBALTABLES_REPLICATION_DELAY"
+TRANSITION_ENV = "GLOBALTABLES_REPLICA_TRANSITION_S"
+DEFAULT_DELAY = "lognormal:250:0.5"
+DEFAULT_TRANSITION_S = 2.0
 
 
 class MotoHookMissing(RuntimeError):
     """moto changed under a hook: the pinned version was not installed, or an upgrade moved it."""
+
+
+@dataclass
+class Settings:
+    replication_delay: str = DEFAULT_DELAY
+    replica_transition_s: float = DEFAULT_TRANSITION_S
+
+    @classmethod
+    def from_environment(cls) -> Settings:
+        return cls(
+            replication_delay=os.environ.get(DELAY_ENV, DEFAULT_DELAY),
+            replica_transition_s=float(os.environ.get(TRANSITION_ENV, DEFAULT_TRANSITION_S)),
+        )
+
+
+GLOBAL_TABLES: GlobalTables | None = None
 
 
 def check_moto_version() -> None:
@@ -31,14 +54,34 @@ def check_moto_version() -> None:
         )
 
 
-def install() -> None:
-    """Apply every extension to moto (idempotent)."""
-    global _installed
-    if _installed:
-        return
+def check_hooks() -> None:
+    from globaltables.local.replication.hooks import missing_hooks
+
+    missing = missing_hooks()
+    if missing:
+        raise MotoHookMissing(f"moto {moto.__version__} lacks what the embedded AWS hooks: {', '.join(missing)}")
+
+
+def install(settings: Settings | None = None) -> GlobalTables:
+    """Apply every extension to moto (idempotent) and return the global-tables model."""
+    global GLOBAL_TABLES
+    if GLOBAL_TABLES is not None:
+        return GLOBAL_TABLES
     check_moto_version()
-    _installed = True
+    check_hooks()
+    from globaltables.local.replication import hooks
+
+    settings = settings or Settings.from_environment()
+    model = GlobalTables(DelayDistribution.parse(settings.replication_delay), settings.replica_transition_s)
+    hooks.install(model)
+    model.start()
+    GLOBAL_TABLES = model
+    return model
 
 
 def register_admin_routes(app: AdminMiddleware) -> None:
-    """Admin routes of the extensions (fault switches and the like) go here."""
+    from globaltables.local.faults import admin_routes
+
+    assert GLOBAL_TABLES is not None, "install() first"
+    for (method, name), handler in admin_routes(GLOBAL_TABLES).items():
+        app.route(method, name, handler)

@@ -14,6 +14,7 @@ import urllib.request
 from typing import IO, Any
 
 from globaltables.endpoint import ENDPOINT_ENV
+from globaltables.local.admin_client import EmbeddedAWSAdmin
 
 START_TIMEOUT_S = 60.0
 
@@ -43,9 +44,18 @@ class EmbeddedAWS:
     then SIGKILL after a grace period). ``endpoint`` is the URL clients use.
     """
 
-    def __init__(self, port: int = 0, announce: bool = False, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        port: int = 0,
+        announce: bool = False,
+        env: dict[str, str] | None = None,
+        replication_delay: str | None = None,
+        replica_transition_s: float | None = None,
+    ):
         self.port = port
         self.announce = announce
+        self.replication_delay = replication_delay
+        self.replica_transition_s = replica_transition_s
         self.env = env
         self.endpoint: str | None = None
         self.process: subprocess.Popen[str] | None = None
@@ -55,6 +65,10 @@ class EmbeddedAWS:
         command = [sys.executable, "-m", "globaltables.local.server", "--port", str(self.port)]
         if self.announce:
             command.append("--announce")
+        if self.replication_delay is not None:
+            command += ["--replication-delay", str(self.replication_delay)]
+        if self.replica_transition_s is not None:
+            command += ["--replica-transition", str(self.replica_transition_s)]
         self.process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
@@ -110,6 +124,13 @@ class EmbeddedAWS:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=grace)
+
+    @property
+    def admin(self) -> EmbeddedAWSAdmin:
+        """Replication settings and fault switches of this server."""
+        if self.endpoint is None:
+            raise EmbeddedAWSError("the embedded AWS is not started")
+        return EmbeddedAWSAdmin(self.endpoint)
 
     @property
     def environment(self) -> dict[str, str]:

@@ -21,15 +21,17 @@ from werkzeug.serving import make_server
 from globaltables.endpoint import announcement_path
 from globaltables.local import extensions
 from globaltables.local.admin import AdminMiddleware
+from globaltables.local.faults import OutageMiddleware
+from globaltables.local.replication import DelayDistribution
 
 LOOPBACK = "127.0.0.1"
 
 
 # werkzeug's dev server always answers "Connection: close" (http.server cannot drain a request
 # body before the next request line), so each call opens a new loopback connection: about 2 ms.
-def build_app() -> AdminMiddleware:
-    extensions.install()
-    app = AdminMiddleware(DomainDispatcherApplication(create_backend_app))
+def build_app(settings: extensions.Settings | None = None) -> AdminMiddleware:
+    model = extensions.install(settings)
+    app = AdminMiddleware(OutageMiddleware(DomainDispatcherApplication(create_backend_app), model))
     extensions.register_admin_routes(app)
     return app
 
@@ -50,10 +52,16 @@ def withdraw_announcement() -> None:
         path.unlink(missing_ok=True)
 
 
-def serve(port: int = 0, announce_endpoint: bool = False, banner: bool = False, verbose: bool = False) -> None:
+def serve(
+    port: int = 0,
+    announce_endpoint: bool = False,
+    banner: bool = False,
+    verbose: bool = False,
+    settings: extensions.Settings | None = None,
+) -> None:
     # One log line per request would fill the parent's pipe during a load test.
     logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)
-    server = make_server(LOOPBACK, port, build_app(), threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(LOOPBACK, port, build_app(settings), threaded=True, request_handler=MotoRequestHandler)
     endpoint = f"http://{LOOPBACK}:{server.server_port}"
     stop = threading.Event()
 
@@ -83,14 +91,37 @@ def serve(port: int = 0, announce_endpoint: bool = False, banner: bool = False, 
         thread.join(timeout=10)
 
 
+def add_replication_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = extensions.Settings.from_environment()
+    parser.add_argument(
+        "--replication-delay",
+        default=defaults.replication_delay,
+        help="replication delay in ms: MS, fixed:MS, uniform:LOW:HIGH or lognormal:MEDIAN:SIGMA "
+        f"(default {defaults.replication_delay}; env {extensions.DELAY_ENV})",
+    )
+    parser.add_argument(
+        "--replica-transition",
+        type=float,
+        default=defaults.replica_transition_s,
+        help="seconds a replica stays CREATING or DELETING "
+        f"(default {defaults.replica_transition_s}; env {extensions.TRANSITION_ENV})",
+    )
+
+
+def settings_from(args: argparse.Namespace) -> extensions.Settings:
+    DelayDistribution.parse(args.replication_delay)  # refuse a bad value before serving
+    return extensions.Settings(args.replication_delay, args.replica_transition)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m globaltables.local.server", description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--announce", action="store_true", help="write the endpoint where notebooks look for it")
     parser.add_argument("--banner", action="store_true", help="print a human-readable banner")
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    add_replication_arguments(parser)
     args = parser.parse_args(argv)
-    serve(args.port, announce_endpoint=args.announce, banner=args.banner, verbose=args.verbose)
+    serve(args.port, args.announce, args.banner, args.verbose, settings_from(args))
     return 0
 
 

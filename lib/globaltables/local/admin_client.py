@@ -1,0 +1,67 @@
+"""A small Python API over the embedded AWS's admin endpoint: replication settings and fault switches."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from typing import Any
+
+
+class ReplicationTimeout(TimeoutError):
+    """Replicated writes were still in flight when the wait ended."""
+
+
+class EmbeddedAWSAdmin:
+    """Talks to ``/_globaltables/`` of a running embedded AWS (``EmbeddedAWS.admin`` gives one)."""
+
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint.rstrip("/")
+
+    def _call(self, method: str, name: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = json.dumps(payload).encode() if payload is not None else None
+        request = urllib.request.Request(
+            f"{self.endpoint}/_globaltables/{name}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def status(self) -> dict[str, Any]:
+        """Delay settings, backlog of replicated writes in flight, faults, and every global table."""
+        return self._call("GET", "replication")
+
+    def configure(
+        self, delay: str | None = None, replica_transition_s: float | None = None, seed: int | None = None
+    ) -> dict[str, Any]:
+        """``delay``: ``MS``, ``fixed:MS``, ``uniform:LOW:HIGH`` or ``lognormal:MEDIAN:SIGMA`` (ms)."""
+        settings: dict[str, Any] = {}
+        if delay is not None:
+            settings["delay"] = delay
+        if replica_transition_s is not None:
+            settings["replica_transition_s"] = replica_transition_s
+        if seed is not None:
+            settings["seed"] = seed
+        return self._call("POST", "replication", settings)
+
+    def set_outage(self, region: str, down: bool = True) -> dict[str, Any]:
+        return self._call("POST", "faults", {"region": region, "outage": down})
+
+    def pause_replication(self, region: str) -> dict[str, Any]:
+        return self._call("POST", "faults", {"region": region, "replication_paused": True})
+
+    def resume_replication(self, region: str) -> dict[str, Any]:
+        return self._call("POST", "faults", {"region": region, "replication_paused": False})
+
+    def wait_until_replicated(self, timeout: float = 30.0, poll: float = 0.02) -> float:
+        """Wait until no replicated write is in flight; returns the seconds waited."""
+        started = time.monotonic()
+        while True:
+            backlog = self.status()["backlog"]
+            if backlog == 0:
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                raise ReplicationTimeout(f"{backlog} replicated writes still in flight after {timeout:.0f}s")
+            time.sleep(poll)
