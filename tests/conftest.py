@@ -9,8 +9,23 @@ from globaltables.local import EmbeddedAWS
 
 @pytest.fixture(scope="session")
 def embedded_aws():
-    with EmbeddedAWS() as server:
+    # Zero replication delay and short replica transitions keep the suite fast; tests that need
+    # delays set them through the admin API (``replication_settings``) and get them reset after.
+    with EmbeddedAWS(replication_delay="0", replica_transition_s=0.1) as server:
         yield server
+
+
+@pytest.fixture
+def admin(embedded_aws):
+    """The embedded AWS's admin API; replication settings and faults are restored after the test."""
+    api = embedded_aws.admin
+    yield api
+    status = api.status()
+    for region in status["outage_regions"]:
+        api.set_outage(region, False)
+    for region in status["paused_regions"]:
+        api.resume_replication(region)
+    api.configure(delay="0", replica_transition_s=0.1)
 
 
 @pytest.fixture(scope="session")
