@@ -40,3 +40,18 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("GLOBALTABLES_OUTPUTS", str(tmp_path / "outputs"))
     monkeypatch.delenv("GLOBALTABLES_ENDPOINT", raising=False)
     return tmp_path
+
+
+@pytest.fixture
+def new_run(tmp_path, embedded_aws):
+    """A fresh run (params, names, manifest) in a temporary outputs folder, as 00_setup would make it."""
+    from globaltables.names import derive_names, new_run_id
+    from globaltables.params import validate_params
+    from globaltables.state import RunState
+
+    def make(**params):
+        validated = validate_params({"endpoint_url": embedded_aws.endpoint, "wait_timeout_s": 30, **params})
+        names = derive_names(validated.table_name_prefix)
+        return RunState.create(validated, names, new_run_id(), tmp_path / "outputs", account="123456789012")
+
+    return make

@@ -45,6 +45,11 @@ class AwsClients:
         self._cache: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
+    @property
+    def poll_interval_s(self) -> float:
+        """How often to poll a status: the embedded AWS changes state in seconds, AWS in minutes."""
+        return 0.1 if self.target == "local" else 5.0
+
     @classmethod
     def for_params(cls, params: Params) -> AwsClients:
         return cls(target=params.target, endpoint_url=params.endpoint_url)

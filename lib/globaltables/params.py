@@ -99,6 +99,38 @@ class Params(BaseModel):
         description="Must be `true` with `target: aws`: you accept that the run creates billable resources.",
     )
 
+    billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = Field(
+        "PAY_PER_REQUEST",
+        description="`PAY_PER_REQUEST` (on demand), or `PROVISIONED` with Application Auto Scaling on table and GSI "
+        "write capacity (global tables refuse provisioned writes without it).",
+    )
+    read_capacity: int = Field(
+        10, ge=1, le=40000, description="`PROVISIONED` only: read capacity units of table and GSI."
+    )
+    write_capacity: int = Field(
+        10, ge=1, le=40000, description="`PROVISIONED` only: write capacity units, the auto scaling minimum."
+    )
+    max_write_capacity: int = Field(
+        100, ge=1, le=40000, description="`PROVISIONED` only: the auto scaling maximum of write capacity."
+    )
+    wait_timeout_s: float = Field(
+        1800,
+        gt=0,
+        description="How long a step waits for a table or replica to become ACTIVE before it fails with the state it saw.",
+    )
+    item_count: int = Field(300, ge=1, le=10_000_000, description="How many sample items 03_seed_data writes.")
+    data_seed: int = Field(42, description="Seed of the sample data: the same seed writes the same items.")
+    writer_threads: int = Field(8, ge=1, le=64, description="Parallel BatchWriteItem writers in 03_seed_data.")
+    replication_alarm_ms: float = Field(
+        1000, gt=0, description="ReplicationLatency (ms, average over 5 minutes) above which an alarm fires."
+    )
+    throttle_alarm_events: int = Field(
+        5, ge=0, description="Read or write throttle events (sum over 5 minutes) above which an alarm fires."
+    )
+    canary_rounds: int = Field(
+        5, ge=1, le=1000, description="Canary writes per region in the replication-lag probe of 04."
+    )
+
     @field_validator("regions")
     @classmethod
     def _check_regions(cls, regions: list[str]) -> list[str]:
@@ -174,6 +206,20 @@ class Params(BaseModel):
                 "endpoint_url points at the embedded AWS and applies to target 'local' only; remove it",
             )
         return self
+
+    @model_validator(mode="after")
+    def _check_capacity(self) -> Params:
+        if self.max_write_capacity < self.write_capacity:
+            raise _TargetProblem(
+                "max_write_capacity",
+                self.max_write_capacity,
+                f"must be at least write_capacity ({self.write_capacity}): it is the auto scaling maximum",
+            )
+        return self
+
+    def with_overrides(self, **values: Any) -> Params:
+        """A copy with some values replaced, validated like the rest (a notebook's own parameters)."""
+        return validate_params({**self.model_dump(), **values})
 
     @property
     def primary_region(self) -> str:

@@ -45,6 +45,26 @@ def _manifest_markdown(folder: Path) -> str:
     return "## Resources recorded in the manifest\n\n" + "\n".join(rows)
 
 
+def _is_plotly_bundle(output: dict) -> bool:
+    html_text = output.get("data", {}).get("text/html", "")
+    return len(html_text) > 500_000 and "plotly.js" in html_text[:5000] + html_text[-5000:]
+
+
+def _drop_repeated_plotly_bundles(cells: list) -> None:
+    """Each executed notebook embeds plotly.js (3-4 MB) once; the report needs it only once in all."""
+    seen = False
+    for cell in cells:
+        kept = []
+        for output in cell.get("outputs", []):
+            if _is_plotly_bundle(output):
+                if seen:
+                    continue
+                seen = True
+            kept.append(output)
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = kept
+
+
 def build_report_notebook(result: RunResult) -> nbformat.NotebookNode:
     folder = Path(result.folder)
     cells = [
@@ -59,6 +79,7 @@ def build_report_notebook(result: RunResult) -> nbformat.NotebookNode:
             nbformat.v4.new_markdown_cell(f'<a id="{nb.name}"></a>\n\n# {nb.name} — {nb.status} ({nb.seconds:.1f} s)')
         )
         cells.extend(executed.cells)
+    _drop_repeated_plotly_bundles(cells)
     report = nbformat.v4.new_notebook(cells=cells)
     report.metadata["title"] = f"globaltables run {result.run_id}"
     return report

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import ipywidgets as widgets
 
+from globaltables import show
 from globaltables.params import ParameterError, Params, known_regions, validate_params
-
-BATCH_ENV = "GLOBALTABLES_BATCH"
-
-
-def in_batch() -> bool:
-    """True inside a papermill run started by ``python -m globaltables run``."""
-    return os.environ.get(BATCH_ENV) == "1"
+from globaltables.progress import in_batch
 
 
 class ParamsForm:
@@ -70,7 +63,8 @@ class ParamsForm:
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(self.box)
+        # A batch run's notebook is a record: show the values it ran with, not a form nobody can use.
+        display(show.facts(self.params.model_dump()) if in_batch() else self.box)
 
 
 def params_form(params: Params) -> ParamsForm:

@@ -1,0 +1,175 @@
+"""Plotly figures, pure functions of data. Importing this module sets the renderer so that figures show
+in JupyterLab and, with plotly.js embedded, in the executed notebooks and the HTML report offline."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from itertools import combinations
+from typing import Any
+
+import plotly.graph_objects as go
+import plotly.io as pio
+
+# JupyterLab renders the mimetype; nbconvert (the report) uses the HTML, which embeds plotly.js once
+# per notebook: no CDN, so reports open without network access.
+pio.renderers.default = "plotly_mimetype+notebook"
+
+# Approximate locations of AWS regions (city of the region), for the replication map.
+REGION_COORDINATES: dict[str, tuple[float, float]] = {
+    "us-east-1": (38.9, -77.4),
+    "us-east-2": (40.0, -83.0),
+    "us-west-1": (37.4, -121.9),
+    "us-west-2": (45.8, -119.7),
+    "ca-central-1": (45.5, -73.6),
+    "ca-west-1": (51.0, -114.1),
+    "mx-central-1": (20.6, -100.4),
+    "sa-east-1": (-23.5, -46.6),
+    "eu-west-1": (53.3, -6.3),
+    "eu-west-2": (51.5, -0.1),
+    "eu-west-3": (48.9, 2.4),
+    "eu-central-1": (50.1, 8.7),
+    "eu-central-2": (47.4, 8.5),
+    "eu-north-1": (59.3, 18.1),
+    "eu-south-1": (45.5, 9.2),
+    "eu-south-2": (41.6, -0.9),
+    "il-central-1": (32.1, 34.8),
+    "me-south-1": (26.1, 50.6),
+    "me-central-1": (25.2, 55.3),
+    "af-south-1": (-33.9, 18.4),
+    "ap-east-1": (22.3, 114.2),
+    "ap-east-2": (25.0, 121.5),
+    "ap-south-1": (19.1, 72.9),
+    "ap-south-2": (17.4, 78.5),
+    "ap-northeast-1": (35.7, 139.7),
+    "ap-northeast-2": (37.6, 127.0),
+    "ap-northeast-3": (34.7, 135.5),
+    "ap-southeast-1": (1.35, 103.8),
+    "ap-southeast-2": (-33.9, 151.2),
+    "ap-southeast-3": (-6.2, 106.8),
+    "ap-southeast-4": (-37.8, 145.0),
+    "ap-southeast-5": (3.1, 101.7),
+    "ap-southeast-6": (-36.8, 174.8),
+    "ap-southeast-7": (13.8, 100.5),
+}
+
+
+def replication_map(regions: list[str], statuses: dict[str, str] | None = None) -> go.Figure:
+    """The regions on a globe, the primary marked, a line for every replication link (all pairs: every
+    replica replicates to every other)."""
+    statuses = statuses or {}
+    figure = go.Figure()
+    for a, b in combinations(regions, 2):
+        (lat_a, lon_a), (lat_b, lon_b) = REGION_COORDINATES.get(a, (0, 0)), REGION_COORDINATES.get(b, (0, 0))
+        figure.add_trace(
+            go.Scattergeo(
+                lat=[lat_a, lat_b],
+                lon=[lon_a, lon_b],
+                mode="lines",
+                line={"width": 2, "color": "#3F8624"},
+                hoverinfo="text",
+                text=f"{a} ⇄ {b}",
+                showlegend=False,
+            )
+        )
+    figure.add_trace(
+        go.Scattergeo(
+            lat=[REGION_COORDINATES.get(r, (0, 0))[0] for r in regions],
+            lon=[REGION_COORDINATES.get(r, (0, 0))[1] for r in regions],
+            mode="markers+text",
+            text=[f"{r}{' (primary)' if i == 0 else ''}<br>{statuses.get(r, '')}" for i, r in enumerate(regions)],
+            textposition="top center",
+            marker={"size": [16] + [12] * (len(regions) - 1), "color": ["#FF9900"] + ["#E7157B"] * (len(regions) - 1)},
+            showlegend=False,
+        )
+    )
+    figure.update_layout(
+        title="Replicas and replication links",
+        geo={"projection_type": "natural earth", "showland": True, "landcolor": "#eeeeee"},
+        margin={"l": 0, "r": 0, "t": 40, "b": 0},
+        height=420,
+    )
+    return figure
+
+
+def items_over_time(samples: Iterable[Any], expected: int) -> go.Figure:
+    """Items visible per region while seeding and replication run (samples: seconds, region, items)."""
+    by_region: dict[str, list[Any]] = defaultdict(list)
+    for sample in samples:
+        by_region[sample.region].append(sample)
+    figure = go.Figure()
+    for region, points in by_region.items():
+        figure.add_trace(
+            go.Scatter(x=[p.seconds for p in points], y=[p.items for p in points], mode="lines+markers", name=region)
+        )
+    figure.add_hline(y=expected, line_dash="dot", annotation_text=f"{expected} items written")
+    figure.update_layout(
+        title="Items visible per replica over time",
+        xaxis_title="seconds since seeding began",
+        yaxis_title="items (COUNT scan)",
+        height=400,
+    )
+    return figure
+
+
+def lag_distribution(samples: Iterable[Any]) -> go.Figure:
+    """Replication lag per sending → receiving pair, as box plots with every sample shown."""
+    by_pair: dict[str, list[float]] = defaultdict(list)
+    for sample in samples:
+        by_pair[f"{sample.source} → {sample.receiving}"].append(sample.lag_ms)
+    figure = go.Figure()
+    for pair, lags in sorted(by_pair.items()):
+        figure.add_trace(go.Box(y=lags, name=pair, boxpoints="all", jitter=0.4))
+    figure.update_layout(
+        title="Replication lag seen by canary writes",
+        yaxis_title="ms from write to visibility",
+        showlegend=False,
+        height=420,
+    )
+    return figure
+
+
+def lag_over_time(samples: Iterable[Any]) -> go.Figure:
+    by_pair: dict[str, list[Any]] = defaultdict(list)
+    for sample in samples:
+        by_pair[f"{sample.source} → {sample.receiving}"].append(sample)
+    figure = go.Figure()
+    for pair, points in sorted(by_pair.items()):
+        points.sort(key=lambda s: s.at)
+        figure.add_trace(
+            go.Scatter(x=[p.at for p in points], y=[p.lag_ms for p in points], mode="lines+markers", name=pair)
+        )
+    figure.update_layout(title="Replication lag over time", yaxis_title="ms", height=380)
+    return figure
+
+
+def probe_vs_metric(samples: Iterable[Any], metric_rows: Iterable[dict[str, Any]]) -> go.Figure:
+    """Average lag per pair: what the canaries measured beside what CloudWatch's ReplicationLatency says."""
+    probe: dict[str, list[float]] = defaultdict(list)
+    for sample in samples:
+        probe[f"{sample.source} → {sample.receiving}"].append(sample.lag_ms)
+    metric: dict[str, list[tuple[float, int]]] = defaultdict(list)
+    for row in metric_rows:
+        metric[f"{row['source']} → {row['receiving']}"].append((row["average_ms"], row["samples"]))
+    pairs = sorted(set(probe) | set(metric))
+    figure = go.Figure(
+        [
+            go.Bar(
+                name="canary probe (client)",
+                x=pairs,
+                y=[sum(probe[p]) / len(probe[p]) if probe[p] else None for p in pairs],
+            ),
+            go.Bar(
+                name="CloudWatch ReplicationLatency",
+                x=pairs,
+                y=[
+                    sum(a * n for a, n in metric[p]) / sum(n for _, n in metric[p]) if metric[p] else None
+                    for p in pairs
+                ],
+            ),
+        ]
+    )
+    figure.update_layout(
+        barmode="group", title="Average replication lag: probe and metric", yaxis_title="ms", height=400
+    )
+    return figure

@@ -1,0 +1,67 @@
+"""Charts are pure functions of data; the polling helper, progress bars and the report behave."""
+
+from datetime import UTC, datetime
+
+import pytest
+from globaltables import charts
+from globaltables.monitoring import LagSample
+from globaltables.progress import progress
+from globaltables.seeding import ReplicationSample
+from globaltables.waiting import WaitTimeout, wait_until
+
+
+def test_replication_map_links_every_pair_and_marks_the_primary():
+    figure = charts.replication_map(["us-east-1", "eu-west-1", "ap-southeast-1", "sa-east-1"])
+    lines = [t for t in figure.data if t.mode == "lines"]
+    assert len(lines) == 6  # every replica replicates to every other
+    markers = figure.data[-1]
+    assert markers.text[0].startswith("us-east-1 (primary)")
+    assert all(region in charts.REGION_COORDINATES for region in ["us-east-1", "eu-west-1", "ap-southeast-1"])
+
+
+def test_lag_charts_group_samples_by_region_pair():
+    now = datetime.now(UTC)
+    samples = [
+        LagSample(round=r, source=s, receiving=d, lag_ms=10.0 * (r + 1), at=now)
+        for r in range(3)
+        for s, d in [("us-east-1", "eu-west-1"), ("eu-west-1", "us-east-1")]
+    ]
+    box = charts.lag_distribution(samples)
+    assert sorted(t.name for t in box.data) == ["eu-west-1 → us-east-1", "us-east-1 → eu-west-1"]
+    assert list(box.data[0].y) == [10.0, 20.0, 30.0]
+    metric_rows = [{"source": "us-east-1", "receiving": "eu-west-1", "average_ms": 50.0, "samples": 2}]
+    bars = charts.probe_vs_metric(samples, metric_rows)
+    probe, metric = bars.data
+    assert list(probe.x) == ["eu-west-1 → us-east-1", "us-east-1 → eu-west-1"]
+    assert list(probe.y) == [20.0, 20.0] and list(metric.y) == [None, 50.0]
+
+
+def test_items_over_time_has_a_line_per_region():
+    samples = [ReplicationSample(seconds=s / 10, region=r, items=s * 10) for s in range(5) for r in ("a", "b")]
+    figure = charts.items_over_time(samples, expected=40)
+    assert [t.name for t in figure.data] == ["a", "b"]
+
+
+def test_wait_until_returns_the_state_or_times_out_with_it():
+    states = iter([(False, "CREATING"), (False, "CREATING"), (True, "ACTIVE")])
+    seen = []
+    assert wait_until(lambda: next(states), "replica ACTIVE", 5, 0.001, on_poll=seen.append) == "ACTIVE"
+    assert seen == ["CREATING", "CREATING", "ACTIVE"]
+    with pytest.raises(WaitTimeout, match="replica ACTIVE: not reached within 0 s; last seen: 'CREATING'"):
+        wait_until(lambda: (False, "CREATING"), "replica ACTIVE", 0.01, 0.001)
+
+
+def test_progress_is_plain_text_in_batch_runs(monkeypatch, capsys):
+    monkeypatch.setenv("GLOBALTABLES_BATCH", "1")
+    assert list(progress(range(3), desc="regions")) == [0, 1, 2]
+    assert "regions: 100%" in capsys.readouterr().out
+
+
+def test_report_keeps_plotly_js_only_once():
+    from globaltables.report import _drop_repeated_plotly_bundles
+
+    bundle = {"output_type": "display_data", "data": {"text/html": "<script>/** plotly.js v4 */" + "x" * 600_000}}
+    figure = {"output_type": "display_data", "data": {"text/html": "<div>figure</div>"}}
+    cells = [{"cell_type": "code", "outputs": [dict(bundle), dict(figure)]} for _ in range(3)]
+    _drop_repeated_plotly_bundles(cells)
+    assert [len(c["outputs"]) for c in cells] == [2, 1, 1]
