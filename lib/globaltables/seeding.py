@@ -228,11 +228,20 @@ def expected_digest(items: list[dict[str, Any]]) -> TableDigest:
     return digest_of_items("expected", ({k: serialize(v) for k, v in item.items()} for item in items))
 
 
-def table_digest(clients: AwsClients, region: str, table_name: str) -> TableDigest:
-    """Checksum of every item the replica in ``region`` holds (a full, strongly consistent scan)."""
+SAMPLE_ENTITIES = ("product", "user", "order")
+
+
+def table_digest(
+    clients: AwsClients, region: str, table_name: str, entities: tuple[str, ...] | None = None
+) -> TableDigest:
+    """Checksum of every item the table in ``region`` holds (a full, strongly consistent scan), or of
+    the items whose ``entity`` is one of ``entities``."""
     paginator = clients.client("dynamodb", region).get_paginator("scan")
     pages = paginator.paginate(TableName=table_name, ConsistentRead=True)
-    return digest_of_items(region, (item for page in pages for item in page["Items"]))
+    items = (item for page in pages for item in page["Items"])
+    if entities is not None:
+        items = (item for item in items if item.get("entity", {}).get("S") in entities)
+    return digest_of_items(region, items)
 
 
 def count_items(clients: AwsClients, region: str, table_name: str) -> int:

@@ -1,4 +1,4 @@
-"""Running notebooks 01-04 a second time for the same run changes nothing and fails nowhere."""
+"""Running notebooks 01-06 a second time for the same run changes nothing and fails nowhere."""
 
 import json
 import subprocess
@@ -10,6 +10,7 @@ from globaltables.clients import AwsClients
 from globaltables.local import EmbeddedAWS
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-1"]
+FIRST_HALF = ["00_setup", "01_iam_kms", "02_table_replicas", "03_seed_data", "04_monitoring", "05_lambda", "06_backup"]
 
 
 def inventory(clients: AwsClients) -> dict:
@@ -29,6 +30,15 @@ def inventory(clients: AwsClients) -> dict:
         )
         found[f"{region} dashboards"] = sorted(
             d["DashboardName"] for d in clients.client("cloudwatch", region).list_dashboards()["DashboardEntries"]
+        )
+        found[f"{region} functions"] = sorted(
+            f["FunctionName"] for f in clients.client("lambda", region).list_functions()["Functions"]
+        )
+        found[f"{region} vaults"] = sorted(
+            v["BackupVaultName"] for v in clients.client("backup", region).list_backup_vaults()["BackupVaultList"]
+        )
+        found[f"{region} plans"] = sorted(
+            p["BackupPlanName"] for p in clients.client("backup", region).list_backup_plans()["BackupPlansList"]
         )
         found[f"{region} topics"] = sorted(t["TopicArn"] for t in clients.client("sns", region).list_topics()["Topics"])
     return found
@@ -66,15 +76,15 @@ def run_cli(server, outputs, *args):
     return completed
 
 
-def test_second_run_of_notebooks_01_to_04_is_a_no_op(server, tmp_path, isolated_home):
+def test_second_run_of_notebooks_01_to_06_is_a_no_op(server, tmp_path, isolated_home):
     outputs = tmp_path / "runs"
-    run_cli(server, outputs, "--only", "00_setup,01_iam_kms,02_table_replicas,03_seed_data,04_monitoring")
+    run_cli(server, outputs, "--only", ",".join(FIRST_HALF))
     clients = AwsClients("local", server.endpoint)
     manifest_before = json.loads((outputs / "twice" / "state.json").read_text())
     inventory_before = inventory(clients)
     assert inventory_before["eu-west-1 tables"] == [manifest_before["names"]["table_name"]]
 
-    run_cli(server, outputs, "--only", "01_iam_kms,02_table_replicas,03_seed_data,04_monitoring")
+    run_cli(server, outputs, "--only", ",".join(FIRST_HALF[1:]))
     manifest_after = json.loads((outputs / "twice" / "state.json").read_text())
 
     def resources(manifest):

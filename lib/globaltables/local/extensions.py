@@ -55,9 +55,11 @@ def check_moto_version() -> None:
 
 
 def check_hooks() -> None:
-    from globaltables.local.replication.hooks import missing_hooks
+    from globaltables.local.backup import responses as backup_hooks
+    from globaltables.local.functions import hooks as function_hooks
+    from globaltables.local.replication import hooks as replication_hooks
 
-    missing = missing_hooks()
+    missing = replication_hooks.missing_hooks() + function_hooks.missing_hooks() + backup_hooks.missing_hooks()
     if missing:
         raise MotoHookMissing(f"moto {moto.__version__} lacks what the embedded AWS hooks: {', '.join(missing)}")
 
@@ -69,14 +71,27 @@ def install(settings: Settings | None = None) -> GlobalTables:
         return GLOBAL_TABLES
     check_moto_version()
     check_hooks()
+    # AWS managed policies (AWS Backup's service-role policies among them) exist in every account.
+    os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    from globaltables.local.backup import responses as backup_responses
+    from globaltables.local.functions import hooks as function_hooks
     from globaltables.local.replication import hooks
 
     settings = settings or Settings.from_environment()
     model = GlobalTables(DelayDistribution.parse(settings.replication_delay), settings.replica_transition_s)
     hooks.install(model)
+    function_hooks.install()
+    backup_responses.install()
     model.start()
     GLOBAL_TABLES = model
     return model
+
+
+def set_endpoint(endpoint: str) -> None:
+    """Where the server listens: Lambda functions it runs call back to it there."""
+    from globaltables.local.functions.executor import EmbeddedLambda
+
+    EmbeddedLambda.endpoint = endpoint
 
 
 def register_admin_routes(app: AdminMiddleware) -> None:

@@ -63,6 +63,7 @@ def serve(
     logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)
     server = make_server(LOOPBACK, port, build_app(settings), threaded=True, request_handler=MotoRequestHandler)
     endpoint = f"http://{LOOPBACK}:{server.server_port}"
+    extensions.set_endpoint(endpoint)
     stop = threading.Event()
 
     def _stop(signum: int, frame: Any) -> None:

@@ -1,0 +1,1 @@
+"""AWS Backup pieces moto lacks: backup selections, on-demand DynamoDB backup jobs, recovery points."""

@@ -1,0 +1,154 @@
+"""Invoke a moto Lambda function for real: unzip its code, run the handler in a separate Python
+process with the function's environment, its region, credentials for the embedded AWS and
+``AWS_ENDPOINT_URL`` pointing back at it; enforce the timeout; return payload, error and log."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
+LOG_TAIL_BYTES = 4096  # what Invoke with LogType=Tail returns, as on AWS
+CODE_CACHE = Path(tempfile.gettempdir()) / "globaltables-lambda-code"
+
+
+class EmbeddedLambda:
+    """Settings of the function executor: where the functions call back to."""
+
+    endpoint: str | None = None
+
+
+def code_directory(zip_bytes: bytes) -> Path:
+    """The function's code, unzipped once per distinct zip."""
+    digest = hashlib.sha256(zip_bytes).hexdigest()[:16]
+    target = CODE_CACHE / digest
+    if not target.exists():
+        staging = Path(tempfile.mkdtemp(dir=CODE_CACHE.parent if CODE_CACHE.parent.exists() else None))
+        with zipfile.ZipFile(io.BytesIO(zip_bytes)) as archive:
+            archive.extractall(staging)
+        CODE_CACHE.mkdir(parents=True, exist_ok=True)
+        try:
+            staging.rename(target)
+        except OSError:  # another invocation unzipped the same code first
+            pass
+    return target
+
+
+def _unsupported(runtime: str) -> tuple[str, bool, str]:
+    payload = {
+        "errorType": "Runtime.Unsupported",
+        "errorMessage": f"the embedded AWS runs Python functions only (python3.x runtimes); {runtime!r} cannot be "
+        "invoked here. Deploy a Python function, or run this step against real AWS.",
+    }
+    return json.dumps(payload), True, f"Runtime {runtime} is not supported by the embedded AWS\n"
+
+
+def invoke(function: Any, event: Any) -> tuple[str, bool, str]:
+    """Run ``function`` (a moto LambdaFunction) on ``event``; returns (payload, errored, log text)."""
+    runtime = function.run_time or ""
+    if not runtime.startswith("python3"):
+        return _unsupported(runtime)
+    request_id = str(uuid.uuid4())
+    timeout_s = float(function.timeout or 3)
+    log_stream = f"{time.strftime('%Y/%m/%d')}/[{function.version}]{request_id.replace('-', '')}"
+    facts = {
+        "function_name": function.function_name,
+        "function_version": function.version,
+        "invoked_function_arn": function.function_arn,
+        "memory_limit_in_mb": function.memory_size,
+        "aws_request_id": request_id,
+        "log_group_name": function.logs_group_name,
+        "log_stream_name": log_stream,
+        "timeout_s": timeout_s,
+    }
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "PYTHONUNBUFFERED": "1",
+        **{k: str(v) for k, v in (function.environment_vars or {}).items()},
+        "AWS_REGION": function.region,
+        "AWS_DEFAULT_REGION": function.region,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
+        "AWS_LAMBDA_FUNCTION_VERSION": str(function.version),
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+        "AWS_LAMBDA_LOG_GROUP_NAME": function.logs_group_name,
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
+        "_HANDLER": function.handler,
+    }
+    if EmbeddedLambda.endpoint:
+        environment["AWS_ENDPOINT_URL"] = EmbeddedLambda.endpoint
+    code = code_directory(function.code_bytes)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as scratch:
+        event_path, result_path = Path(scratch) / "event.json", Path(scratch) / "result.json"
+        event_path.write_text(json.dumps(event if event is not None else {}))
+        command = [
+            sys.executable,
+            str(BOOTSTRAP),
+            str(code),
+            function.handler,
+            str(event_path),
+            str(result_path),
+            json.dumps(facts),
+        ]
+        try:
+            completed = subprocess.run(
+                command, env=environment, cwd=code, capture_output=True, text=True, timeout=timeout_s
+            )
+            output = completed.stdout + completed.stderr
+            timed_out = False
+        except subprocess.TimeoutExpired as expired:
+            output = _text(expired.stdout) + _text(expired.stderr)
+            timed_out = True
+        duration_ms = (time.monotonic() - started) * 1000
+        if timed_out:
+            message = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {request_id} Task timed out after {timeout_s:.2f} seconds"
+            payload, errored = json.dumps({"errorMessage": message}), True
+            output += message + "\n"
+        elif result_path.exists():
+            outcome = json.loads(result_path.read_text())
+            errored = not outcome.pop("ok")
+            payload = json.dumps(outcome if errored else outcome["result"], default=str)
+        else:
+            errored = True
+            payload = json.dumps(
+                {
+                    "errorType": "Runtime.ExitError",
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with code {completed.returncode}",
+                }
+            )
+    log = (
+        f"START RequestId: {request_id} Version: {function.version}\n{output}"
+        f"END RequestId: {request_id}\n"
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {int(duration_ms) + 1} ms\t"
+        f"Memory Size: {function.memory_size} MB\n"
+    )
+    function.logs_backend.ensure_log_group(function.logs_group_name)
+    function.save_logs(log)
+    return payload, errored, log[-LOG_TAIL_BYTES:]
+
+
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def decode_log_result(header: str) -> str:
+    return base64.b64decode(header).decode()
