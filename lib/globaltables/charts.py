@@ -173,3 +173,84 @@ def probe_vs_metric(samples: Iterable[Any], metric_rows: Iterable[dict[str, Any]
         barmode="group", title="Average replication lag: probe and metric", yaxis_title="ms", height=400
     )
     return figure
+
+
+def latency_cdf(results: Iterable[Any]) -> go.Figure:
+    """Latency CDF per region and operation, on a log scale (from the merged HDR histograms)."""
+    figure = go.Figure()
+    for result in results:
+        for operation, points in result.cdf.items():
+            if points:
+                figure.add_trace(
+                    go.Scatter(
+                        x=[ms for _, ms in points],
+                        y=[p for p, _ in points],
+                        mode="lines+markers",
+                        name=f"{result.region} {operation}",
+                    )
+                )
+    figure.update_layout(
+        title="Latency distribution (CDF)", xaxis_title="ms", xaxis_type="log", yaxis_title="percentile", height=420
+    )
+    return figure
+
+
+def percentile_bars(results: Iterable[Any]) -> go.Figure:
+    results = list(results)
+    figure = go.Figure()
+    for percentile in ("p50", "p95", "p99", "p99.9"):
+        labels, values = [], []
+        for result in results:
+            for stats in result.operations:
+                labels.append(f"{result.region} {stats.operation}")
+                values.append(stats.percentiles_ms[percentile])
+        figure.add_trace(go.Bar(name=percentile, x=labels, y=values))
+    figure.update_layout(
+        barmode="group", title="Latency percentiles per region and operation", yaxis_title="ms", height=420
+    )
+    return figure
+
+
+def throughput_over_time(results: Iterable[Any]) -> go.Figure:
+    figure = go.Figure()
+    for result in results:
+        for operation, counts in result.per_second.items():
+            seconds = int(result.measured_s)
+            figure.add_trace(
+                go.Scatter(
+                    x=list(range(seconds)), y=counts[:seconds], mode="lines", name=f"{result.region} {operation}"
+                )
+            )
+    figure.update_layout(
+        title="Throughput over time (after warm-up)",
+        xaxis_title="second",
+        yaxis_title="operations per second",
+        height=380,
+    )
+    return figure
+
+
+def convergence(samples: Iterable[Any]) -> go.Figure:
+    """Keys on which the replicas still disagree, over time, until they converge."""
+    samples = list(samples)
+    figure = go.Figure(
+        go.Scatter(
+            x=[s.seconds for s in samples],
+            y=[s.diverging_keys for s in samples],
+            mode="lines+markers",
+            name="keys not yet identical",
+        )
+    )
+    figure.update_layout(
+        title="Convergence after concurrent conflicting writes",
+        xaxis_title="seconds after the writes",
+        yaxis_title="keys whose replicas differ",
+        height=380,
+    )
+    return figure
+
+
+def winners(counts: dict[str, int]) -> go.Figure:
+    figure = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), marker_color="#E7157B"))
+    figure.update_layout(title="Which region's write won, per item", yaxis_title="items", height=360)
+    return figure

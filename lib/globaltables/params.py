@@ -131,6 +131,31 @@ class Params(BaseModel):
         5, ge=1, le=1000, description="Canary writes per region in the replication-lag probe of 04."
     )
 
+    load_mode: Literal["closed", "open"] = Field(
+        "closed",
+        description="07: `closed` (workers send back to back) or `open` (a constant rate, latency from the intended send time).",
+    )
+    load_workers: int = Field(
+        8, ge=1, le=256, description="07: worker threads per region (in open mode, the most operations in flight)."
+    )
+    load_rate_per_s: float = Field(100, gt=0, description="07, open mode: operations per second per region.")
+    load_read_ratio: float = Field(
+        0.8, ge=0, le=1, description="07: share of reads (GetItem); the rest are writes (PutItem)."
+    )
+    load_key_distribution: Literal["uniform", "zipfian"] = Field("uniform", description="07: how keys are picked.")
+    load_key_space: int = Field(
+        500, ge=1, le=10_000_000, description="07: distinct keys the load touches (prefilled first)."
+    )
+    load_duration_s: float = Field(5, gt=0, le=86_400, description="07: measured seconds per region, after warm-up.")
+    load_warmup_s: float = Field(1, ge=0, le=3600, description="07: seconds of load excluded from the figures.")
+    conflict_items: int = Field(100, ge=1, le=100_000, description="08: items every region updates at the same time.")
+    conflict_rounds: int = Field(2, ge=1, le=100, description="08: how many times each region updates each item.")
+    conflict_delays_ms: list[float] = Field(
+        default_factory=lambda: [0.0, 400.0],
+        description="08, embedded AWS: replication delays (ms) to run the conflict storm under; on AWS it runs once, "
+        "as AWS replicates.",
+    )
+
     @field_validator("regions")
     @classmethod
     def _check_regions(cls, regions: list[str]) -> list[str]:

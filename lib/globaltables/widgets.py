@@ -69,3 +69,68 @@ class ParamsForm:
 
 def params_form(params: Params) -> ParamsForm:
     return ParamsForm(params)
+
+
+class LoadForm:
+    """Concurrency, rate, mix and duration for the load test; *Run* applies the load and shows the figures.
+
+    In a batch run it shows the load that the notebook's parameters define instead (nothing to click).
+    """
+
+    def __init__(self, spec, run_load):  # spec: perf.LoadSpec; run_load: LoadSpec -> None
+        self.spec = spec
+        self._run_load = run_load
+        self.mode = widgets.ToggleButtons(options=["closed", "open"], value=spec.mode, description="mode")
+        self.workers = widgets.IntSlider(value=spec.workers, min=1, max=64, description="workers")
+        self.rate = widgets.FloatLogSlider(value=spec.rate_per_s, base=10, min=0, max=4, description="rate/s")
+        self.read_ratio = widgets.FloatSlider(value=spec.read_ratio, min=0, max=1, step=0.05, description="reads")
+        self.distribution = widgets.Dropdown(
+            options=["uniform", "zipfian"], value=spec.key_distribution, description="keys"
+        )
+        self.duration = widgets.FloatSlider(value=spec.duration_s or 5, min=1, max=120, step=1, description="seconds")
+        self.button = widgets.Button(description="Run load", button_style="primary", icon="play")
+        self.output = widgets.Output()
+        self.button.on_click(lambda _: self.run())
+        self.box = widgets.VBox(
+            [
+                widgets.HTML("<b>Load test</b> (applied in every region at once)"),
+                self.mode,
+                self.workers,
+                self.rate,
+                self.read_ratio,
+                self.distribution,
+                self.duration,
+                self.button,
+                self.output,
+            ]
+        )
+
+    def current_spec(self):
+        return self.spec.model_copy(
+            update={
+                "mode": self.mode.value,
+                "workers": self.workers.value,
+                "rate_per_s": self.rate.value,
+                "read_ratio": self.read_ratio.value,
+                "key_distribution": self.distribution.value,
+                "duration_s": self.duration.value,
+            }
+        )
+
+    def run(self) -> None:
+        self.button.disabled = True
+        self.output.clear_output()
+        try:
+            with self.output:
+                self._run_load(self.current_spec())
+        finally:
+            self.button.disabled = False
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(show.facts(self.spec.model_dump()) if in_batch() else self.box)
+
+
+def load_form(spec, run_load) -> LoadForm:
+    return LoadForm(spec, run_load)

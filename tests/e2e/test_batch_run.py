@@ -26,7 +26,7 @@ def test_batch_run_writes_executed_notebooks_manifest_and_report(tmp_path, isola
         assert executed.metadata["papermill"]["parameters"]["run_id"] == "e2e-run"
     # Each notebook ends with a check a person can read; their verdicts, in order:
     verdicts = [last_printed_line(folder / name) for name in notebooks]
-    assert verdicts[:7] == [
+    assert verdicts[:9] == [
         "Run ready: 3 regions, primary us-east-1, manifest written",
         "IAM role ready; 3 regional keys with rotation on",
         "3 regions ACTIVE: 2 replicas, PITR and deletion protection on everywhere",
@@ -34,7 +34,10 @@ def test_batch_run_writes_executed_notebooks_manifest_and_report(tmp_path, isola
         "12 alarms with actions in 3 regions; replication lag measured on 6 region pairs",
         "function invoked in 3 regions; it wrote and read the table in all 3 regions each time",
         "PITR on in 3 regions; backup completed; restored table matches the source's 300 sample items",
+        "load applied in 3 regions with 0 errors; figures in performance.json and performance.csv",
+        "2 storm(s) converged to identical replicas; versioned and sharded idempotent updates lost nothing",
     ]
+    assert (folder / "performance.csv").exists()
     state = json.loads((folder / "state.json").read_text())
     assert state["run_id"] == "e2e-run"
     assert state["names"]["table_name"].startswith("e2e-")

@@ -13,8 +13,8 @@ import time
 import urllib.request
 from typing import IO, Any
 
+from globaltables.embedded_admin import EmbeddedAWSAdmin
 from globaltables.endpoint import ENDPOINT_ENV
-from globaltables.local.admin_client import EmbeddedAWSAdmin
 
 START_TIMEOUT_S = 60.0
 

@@ -1,4 +1,8 @@
-"""A small Python API over the embedded AWS's admin endpoint: replication settings and fault switches."""
+"""A small Python API over the embedded AWS's admin endpoint: replication settings and fault switches.
+
+Plain HTTP to `/_globaltables/` of a running embedded AWS: both the embedded AWS package (`EmbeddedAWS.admin`)
+and the library (notebook 08's replication scenarios) use it; it imports neither.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,283 @@
+"""A load harness for the global table: closed-loop or open-loop, per region, into HDR histograms.
+
+- **Closed loop**: ``workers`` threads each send the next operation when the previous one returns.
+- **Open loop**: operations are due at a constant ``rate_per_s``; each latency is measured from the
+  operation's *intended* send time, so a stalled server shows up as latency instead of silently
+  lowering the load (no coordinated omission). ``workers`` bounds the operations in flight.
+
+Both mix reads (``GetItem``) and writes (``PutItem``) at ``read_ratio``, pick keys uniformly or from a
+zipfian distribution, stop after ``duration_s`` or ``operations``, and drop the first ``warmup_s``
+(connection set-up, caches) from the figures. Latencies go into HDR histograms (microseconds, 3
+significant digits): memory stays flat whatever the number of operations; per-worker histograms are
+merged at the end. The recipe timed sequential calls including the first connection (defect 18).
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import itertools
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from hdrh.histogram import HdrHistogram
+from pydantic import BaseModel, Field, model_validator
+
+from globaltables.clients import AwsClients
+
+LOWEST_US, HIGHEST_US, DIGITS = 1, 60_000_000, 3
+PERCENTILES = (50.0, 95.0, 99.0, 99.9)
+OPERATIONS = ("read", "write")
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
+
+
+class LoadSpec(BaseModel):
+    """What load to apply in each region."""
+
+    mode: Literal["closed", "open"] = "closed"
+    workers: int = Field(8, ge=1, le=256)
+    rate_per_s: float = Field(100.0, gt=0, description="open loop: operations per second per region")
+    read_ratio: float = Field(0.8, ge=0, le=1)
+    key_distribution: Literal["uniform", "zipfian"] = "uniform"
+    zipf_s: float = Field(0.99, gt=0)
+    key_space: int = Field(1000, ge=1)
+    duration_s: float | None = Field(10.0, gt=0)
+    operations: int | None = Field(None, ge=1)
+    warmup_s: float = Field(1.0, ge=0)
+    item_bytes: int = Field(100, ge=0, le=350_000)
+    seed: int = 7
+
+    @model_validator(mode="after")
+    def _has_a_limit(self) -> LoadSpec:
+        if self.duration_s is None and self.operations is None:
+            raise ValueError("give duration_s or operations (or both): a load test must stop by itself")
+        return self
+
+
+class KeyChooser:
+    """Uniform or zipfian (rank k has weight 1/k^s) choice of key numbers in [0, key_space)."""
+
+    def __init__(self, spec: LoadSpec, rng: random.Random):
+        self.rng = rng
+        self.size = spec.key_space
+        self.cumulative: list[float] | None = None
+        if spec.key_distribution == "zipfian":
+            weights = [1.0 / (rank**spec.zipf_s) for rank in range(1, spec.key_space + 1)]
+            self.cumulative = list(itertools.accumulate(weights))
+
+    def __call__(self) -> int:
+        if self.cumulative is None:
+            return self.rng.randrange(self.size)
+        point = self.rng.random() * self.cumulative[-1]
+        return min(bisect.bisect_left(self.cumulative, point), self.size - 1)
+
+
+class Recorder:
+    """One worker's histograms and per-second counts; merged into a RegionResult at the end."""
+
+    def __init__(self, seconds: int):
+        self.histograms = {op: new_histogram() for op in OPERATIONS}
+        self.per_second = {op: [0] * seconds for op in OPERATIONS}
+        self.errors = {op: 0 for op in OPERATIONS}
+
+    def record(self, operation: str, latency_s: float, second: int) -> None:
+        self.histograms[operation].record_value(max(LOWEST_US, min(HIGHEST_US, int(latency_s * 1e6))))
+        if 0 <= second < len(self.per_second[operation]):
+            self.per_second[operation][second] += 1
+
+
+class OperationStats(BaseModel):
+    operation: str
+    count: int
+    errors: int
+    throughput_per_s: float
+    mean_ms: float
+    max_ms: float
+    percentiles_ms: dict[str, float]
+
+
+class RegionResult(BaseModel):
+    region: str
+    spec: LoadSpec
+    measured_s: float
+    operations: list[OperationStats]
+    per_second: dict[str, list[int]]
+    cdf: dict[str, list[tuple[float, float]]]  # operation -> (percentile, ms)
+
+    def stats(self, operation: str) -> OperationStats:
+        return next(o for o in self.operations if o.operation == operation)
+
+
+def _summarise(region: str, spec: LoadSpec, recorders: list[Recorder], measured_s: float) -> RegionResult:
+    operations, cdf, per_second = [], {}, {}
+    for op in OPERATIONS:
+        merged = new_histogram()
+        for recorder in recorders:
+            merged.add(recorder.histograms[op])
+        count = merged.get_total_count()
+        operations.append(
+            OperationStats(
+                operation=op,
+                count=count,
+                errors=sum(r.errors[op] for r in recorders),
+                throughput_per_s=round(count / measured_s, 2) if measured_s else 0.0,
+                mean_ms=round(merged.get_mean_value() / 1000, 3) if count else 0.0,
+                max_ms=round(merged.get_max_value() / 1000, 3) if count else 0.0,
+                percentiles_ms={
+                    f"p{p:g}": round(merged.get_value_at_percentile(p) / 1000, 3) if count else 0.0 for p in PERCENTILES
+                },
+            )
+        )
+        points = [0.0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100.0]
+        cdf[op] = [(p, round(merged.get_value_at_percentile(p) / 1000, 3)) for p in points] if count else []
+        per_second[op] = [sum(r.per_second[op][i] for r in recorders) for i in range(len(recorders[0].per_second[op]))]
+    return RegionResult(
+        region=region, spec=spec, measured_s=round(measured_s, 3), operations=operations, per_second=per_second, cdf=cdf
+    )
+
+
+def _operation_factory(
+    client: Any, table_name: str, spec: LoadSpec, rng: random.Random
+) -> Callable[[], tuple[str, Callable[[], Any]]]:
+    """Draws the next operation: its kind ("read" or "write") and the call that performs it."""
+    choose_key = KeyChooser(spec, rng)
+    payload = {"S": "x" * spec.item_bytes}
+
+    def next_operation() -> tuple[str, Callable[[], Any]]:
+        key = {"PK": {"S": f"PERF#{choose_key():08d}"}, "SK": {"S": "ITEM"}}
+        if rng.random() < spec.read_ratio:
+            return "read", lambda: client.get_item(TableName=table_name, Key=key)
+        item = {**key, "payload": payload, "entity": {"S": "perf"}}
+        return "write", lambda: client.put_item(TableName=table_name, Item=item)
+
+    return next_operation
+
+
+def run_region(client: Any, region: str, table_name: str, spec: LoadSpec) -> RegionResult:
+    """Apply ``spec`` against one region's replica through ``client``; returns merged figures."""
+    horizon = int((spec.duration_s or 3600) + spec.warmup_s) + 2
+    recorders = [Recorder(horizon) for _ in range(spec.workers)]
+    counter = itertools.count()
+    stop = threading.Event()
+    started = time.perf_counter()
+    measure_from = started + spec.warmup_s
+    deadline = started + spec.warmup_s + spec.duration_s if spec.duration_s else None
+    interval = 1.0 / spec.rate_per_s
+
+    def worker(number: int) -> None:
+        rng = random.Random(spec.seed * 1000 + number)
+        next_operation = _operation_factory(client, table_name, spec, rng)
+        recorder = recorders[number]
+        while not stop.is_set():
+            index = next(counter)
+            if spec.operations is not None and index >= spec.operations:
+                return
+            if spec.mode == "open":
+                intended = started + index * interval
+                wait = intended - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+            else:
+                intended = time.perf_counter()
+            if deadline is not None and intended >= deadline:
+                stop.set()
+                return
+            operation, call = next_operation()
+            try:
+                call()
+                failed = False
+            except Exception:  # counted, not raised: one throttled call must not end the test
+                failed = True
+            done = time.perf_counter()
+            if intended >= measure_from:
+                if failed:
+                    recorder.errors[operation] += 1
+                else:
+                    recorder.record(operation, done - intended, int(done - measure_from))
+
+    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(spec.workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    measured = max(0.0, min(time.perf_counter(), deadline or float("inf")) - measure_from)
+    return _summarise(region, spec, recorders, measured)
+
+
+def run_load(clients: AwsClients, regions: list[str], table_name: str, spec: LoadSpec) -> list[RegionResult]:
+    """The same load in every region at once (one thread group per region)."""
+    results: dict[str, RegionResult] = {}
+
+    def one(region: str) -> None:
+        results[region] = run_region(clients.client("dynamodb", region), region, table_name, spec)
+
+    threads = [threading.Thread(target=one, args=(region,)) for region in regions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [results[region] for region in regions]
+
+
+def prefill(clients: AwsClients, region: str, table_name: str, spec: LoadSpec) -> int:
+    """Write every key of the key space once, so reads find items."""
+    from globaltables.seeding import write_items
+
+    items = [
+        {"PK": f"PERF#{k:08d}", "SK": "ITEM", "payload": "x" * spec.item_bytes, "entity": "perf"}
+        for k in range(spec.key_space)
+    ]
+    return write_items(clients, region, table_name, items, show_progress=False).raise_for_failures().written
+
+
+def summary_rows(results: list[RegionResult]) -> list[dict[str, Any]]:
+    rows = []
+    for result in results:
+        for stats in result.operations:
+            rows.append(
+                {
+                    "region": result.region,
+                    "operation": stats.operation,
+                    "count": stats.count,
+                    "errors": stats.errors,
+                    "ops/s": stats.throughput_per_s,
+                    **stats.percentiles_ms,
+                    "max": stats.max_ms,
+                }
+            )
+    return rows
+
+
+def save_results(results: list[RegionResult], folder: Path, name: str = "performance") -> tuple[Path, Path]:
+    """``<name>.json`` (everything, CDFs and time series included) and ``<name>.csv`` (the summary)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path, csv_path = folder / f"{name}.json", folder / f"{name}.csv"
+    json_path.write_text(json.dumps([r.model_dump() for r in results], indent=2))
+    rows = summary_rows(results)
+    with csv_path.open("w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]) if rows else ["region"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return json_path, csv_path
+
+
+def spec_from_params(params: Any) -> LoadSpec:
+    """The load that the run's ``load_*`` parameters describe."""
+    return LoadSpec(
+        mode=params.load_mode,
+        workers=params.load_workers,
+        rate_per_s=params.load_rate_per_s,
+        read_ratio=params.load_read_ratio,
+        key_distribution=params.load_key_distribution,
+        key_space=params.load_key_space,
+        duration_s=params.load_duration_s,
+        warmup_s=params.load_warmup_s,
+    )

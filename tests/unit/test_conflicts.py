@@ -1,0 +1,104 @@
+"""Conflicts across regions: convergence checking, outcomes, and the safe patterns."""
+
+import pytest
+from globaltables import conflicts
+from globaltables.conflicts import ConflictWrite, Convergence, check_converged
+
+from tests.unit.local.helpers import add_replica, create_table
+
+REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-1"]
+
+
+@pytest.fixture
+def global_table(clients):
+    ddb = clients.client("dynamodb", "us-east-1")
+    name = create_table(ddb)
+    add_replica(ddb, name, "eu-west-1")
+    add_replica(ddb, name, "ap-southeast-1")
+    return name
+
+
+def item(value, writer):
+    return {"PK": {"S": "k"}, "SK": {"S": "CONFLICT"}, "value": {"S": value}, "writer": {"S": writer}}
+
+
+def writes(*values):
+    return [ConflictWrite(key="k", region=v.split("#")[0], value=v, client_clock=0, acknowledged=0) for v in values]
+
+
+def test_checker_accepts_identical_replicas_holding_a_written_value():
+    same = {"k": item("a#0", "a")}
+    verdict = check_converged(writes("a#0", "b#0"), Convergence(seconds=0, samples=[], items={"r1": same, "r2": same}))
+    assert verdict["items"] == 1 and verdict["regions"] == 2
+
+
+def test_checker_refuses_differing_replicas():
+    convergence = Convergence(
+        seconds=0, samples=[], items={"r1": {"k": item("a#0", "a")}, "r2": {"k": item("b#0", "b")}}
+    )
+    with pytest.raises(AssertionError, match="replicas differ"):
+        check_converged(writes("a#0", "b#0"), convergence)
+
+
+def test_checker_refuses_a_value_nobody_wrote():
+    same = {"k": item("z#9", "z")}
+    with pytest.raises(AssertionError, match="values nobody wrote"):
+        check_converged(writes("a#0"), Convergence(seconds=0, samples=[], items={"r1": same, "r2": same}))
+
+
+@pytest.mark.parametrize("delay", ["0", "fixed:150"])
+def test_storm_from_every_region_converges(clients, admin, global_table, delay):
+    with conflicts.replication_delay(clients, delay) as scenario:
+        assert delay in scenario
+        keys, done = conflicts.conflicting_updates(
+            clients, REGIONS, global_table, keys=30, rounds=2, clock_skew_s={"ap-southeast-1": 5}
+        )
+        convergence = conflicts.wait_for_convergence(clients, REGIONS, global_table, keys, timeout_s=30)
+    assert len(done) == 3 * 30 * 2
+    verdict = check_converged(done, convergence)
+    assert verdict["items"] == 30
+    rows = conflicts.outcomes(done, convergence.items["us-east-1"])
+    assert sum(conflicts.winner_counts(rows).values()) == 30
+    # The skewed clock always "predicts" its own region; the replicas do not follow it every time.
+    assert {r.latest_client_clock_region for r in rows} == {"ap-southeast-1"}
+    assert admin.status()["delay"]["kind"] == "fixed" and admin.status()["delay"]["value_ms"] == 0  # restored
+
+
+def test_version_check_prevents_lost_updates_in_one_region(clients, global_table):
+    result = conflicts.optimistic_increments(
+        clients.client("dynamodb", "eu-west-1"),
+        global_table,
+        {"PK": {"S": "acct"}, "SK": {"S": "1"}},
+        writers=4,
+        increments=5,
+    )
+    assert result["balance"] == result["expected"] == 20
+
+
+def test_version_check_does_not_protect_across_regions(clients, global_table):
+    with conflicts.replication_delay(clients, "fixed:300"):
+        race = conflicts.cross_region_version_race(clients, REGIONS, global_table, timeout_s=30)
+    assert race["accepted"] == {"us-east-1": True, "eu-west-1": True}
+    assert race["lost_update"] is True
+
+
+def test_idempotent_add_applies_a_request_once(clients, global_table):
+    client = clients.client("dynamodb", "us-east-1")
+    assert conflicts.idempotent_add(client, global_table, "c", "us-east-1", "req-1", 5) is True
+    assert conflicts.idempotent_add(client, global_table, "c", "us-east-1", "req-1", 5) is False
+    assert conflicts.idempotent_add(client, global_table, "c", "us-east-1", "req-2", 2) is True
+    assert conflicts.counter_total(client, global_table, "c") == 7
+
+
+def test_sharded_idempotent_counter_is_exact_where_a_shared_one_loses_increments(clients, global_table):
+    with conflicts.replication_delay(clients, "fixed:200"):
+        result = conflicts.counter_demo(clients, REGIONS, global_table, increments=10, timeout_s=30)
+    assert result["sharded_idempotent_total"] == result["expected"] == 30
+    assert result["naive_total"] < 30
+
+
+def test_delay_scenarios_on_aws_run_once(embedded_aws):
+    from globaltables.clients import AwsClients
+
+    assert conflicts.delay_scenarios(AwsClients("aws"), [0, 400]) == [None]
+    assert conflicts.delay_scenarios(AwsClients("local", embedded_aws.endpoint), [0, 400]) == ["fixed:0", "fixed:400"]
