@@ -192,6 +192,8 @@ def summary_lines(result: RunResult) -> list[str]:
         source = f" ({failure.cell_source})" if failure.cell_source else ""
         lines.append(f"FAILED in {failure.name}{cell}{source}: {failure.error_name}: {failure.error_value}")
         lines.append(f"  executed notebook: {failure.output}")
+        lines.append(f"  resume: python -m globaltables run --run-id {result.run_id} --from {failure.name}")
+        lines.append(f"  or remove what it made: python -m globaltables cleanup --run-id {result.run_id}")
     else:
         total = sum(nb.seconds for nb in result.notebooks)
         lines.append(f"All {len(result.notebooks)} notebooks ran in {total:.1f}s.")

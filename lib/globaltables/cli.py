@@ -59,6 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--verbose", action="store_true", help="log every request")
     add_replication_arguments(local)
 
+    clean = commands.add_parser("cleanup", help="remove what a run made (its manifest), or list/remove orphans")
+    _params_argument(clean)
+    which = clean.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run-id", help="the run whose manifest says what to remove")
+    which.add_argument(
+        "--all-orphans",
+        action="store_true",
+        help="list resources tagged by any run of this runbook, in the parameters' regions",
+    )
+    clean.add_argument("--delete", action="store_true", help="with --all-orphans: remove them too")
+    clean.add_argument("--outputs", help=f"folder of runs (default: {default_outputs_dir()})")
+
     lab = commands.add_parser("lab", help="start the embedded AWS and JupyterLab on 127.0.0.1")
     lab.add_argument("--port", type=int, default=8888, help="JupyterLab's port")
     lab.add_argument("--no-browser", action="store_true", help="do not open a browser")
@@ -124,6 +136,72 @@ def command_run(args: argparse.Namespace) -> int:
     return 0 if result.ok else EXIT_FAILED
 
 
+def _print_steps(step) -> None:
+    print(f"  {step.outcome:<34} {step.kind:<40} {step.name} ({step.region})", flush=True)
+
+
+def command_cleanup(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from globaltables import cleanup
+    from globaltables.clients import AwsClients
+    from globaltables.endpoint import EndpointNotFound
+    from globaltables.state import RunNotFound, RunState
+
+    try:
+        overrides = dict(parse_override(text) for text in args.parameter)
+        if args.run_id:
+            run = RunState.open(args.run_id, args.outputs)
+            params = run.params.with_overrides(**overrides) if overrides else run.params
+        else:
+            params = load_params(args.params, overrides)
+        clients = AwsClients.for_params(params)
+    except (ParameterError, RunNotFound) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except EndpointNotFound as error:
+        print(
+            f"error: {error}\nThe embedded AWS holds a run's resources only while it runs: a run made by a "
+            "stopped embedded AWS left nothing behind.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.run_id:
+        run.manifest.params = params
+        print(f"Cleanup of run {run.run_id} ({params.target}): {len(run.resources())} resources in the manifest")
+        try:
+            cleanup.run_cleanup(clients, run, on_step=_print_steps)
+        except cleanup.CleanupIncomplete as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        left = [row for row in cleanup.verification_rows(clients, run) if row["still there"] != "nothing"]
+        for row in left:
+            print(f"  still there: {row['region']} {row['service']}: {row['still there']}")
+        print("Nothing left." if not left else f"{len(left)} services still hold resources of this run.")
+        return 0 if not left else EXIT_FAILED
+    found = cleanup.orphans(clients, params.regions)
+    if not found:
+        print(f"No resource tagged by this runbook in {', '.join(params.regions)}.")
+        return 0
+    for run_id, leftovers in sorted(found.items()):
+        print(f"run {run_id}:")
+        for left in leftovers:
+            print(f"  {left.service:<10} {left.region:<15} {left.name} {left.note}")
+    if not args.delete:
+        print("Add --delete to remove them.")
+        return 0
+    failed = False
+    with tempfile.TemporaryDirectory() as scratch:
+        for run_id, leftovers in sorted(found.items()):
+            print(f"Removing what run {run_id} left:")
+            try:
+                cleanup.remove_orphan_run(clients, params.regions, run_id, leftovers, scratch, on_step=_print_steps)
+            except cleanup.CleanupIncomplete as error:
+                print(f"error: {error}", file=sys.stderr)
+                failed = True
+    return EXIT_FAILED if failed else 0
+
+
 def command_local(args: argparse.Namespace) -> int:
     from globaltables.local.server import serve, settings_from
 
@@ -155,5 +233,5 @@ def command_lab(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": command_run, "local": command_local, "lab": command_lab}
+    handlers = {"run": command_run, "local": command_local, "lab": command_lab, "cleanup": command_cleanup}
     return handlers[args.command](args)

@@ -148,6 +148,11 @@ class Params(BaseModel):
     )
     load_duration_s: float = Field(5, gt=0, le=86_400, description="07: measured seconds per region, after warm-up.")
     load_warmup_s: float = Field(1, ge=0, le=3600, description="07: seconds of load excluded from the figures.")
+    confirm_cleanup: bool = Field(
+        False,
+        description="09: remove the run's resources without asking. Interactively, 09 asks with a button when false; "
+        "a batch run with false stops before deleting anything.",
+    )
     conflict_items: int = Field(100, ge=1, le=100_000, description="08: items every region updates at the same time.")
     conflict_rounds: int = Field(2, ge=1, le=100, description="08: how many times each region updates each item.")
     conflict_delays_ms: list[float] = Field(

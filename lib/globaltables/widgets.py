@@ -134,3 +134,46 @@ class LoadForm:
 
 def load_form(spec, run_load) -> LoadForm:
     return LoadForm(spec, run_load)
+
+
+class CleanupNotConfirmed(RuntimeError):
+    """Cleanup was not confirmed, so nothing was deleted."""
+
+
+class CleanupGate:
+    """Runs cleanup at once when confirmed (a parameter); otherwise shows what would be removed and a
+    button that removes it. ``require_done()`` fails clearly while it has not run."""
+
+    def __init__(self, count: int, perform, confirmed: bool):  # perform: () -> list of cleanup steps
+        self.count = count
+        self._perform = perform
+        self.steps = None
+        self.output = widgets.Output()
+        self.button = widgets.Button(description=f"Delete {count} resources", button_style="danger", icon="trash")
+        self.button.on_click(lambda _: self.run())
+        if confirmed or count == 0:
+            self.run()
+
+    def run(self) -> None:
+        self.button.disabled = True
+        with self.output:
+            self.steps = self._perform()
+            display_steps = [s.model_dump() for s in self.steps]
+            from IPython.display import display
+
+            display(show.table(display_steps) if display_steps else show.facts({"cleanup": "nothing to do"}))
+
+    def require_done(self) -> list:
+        if self.steps is None:
+            hint = "press the Delete button above" if not in_batch() else "set confirm_cleanup: true"
+            raise CleanupNotConfirmed(f"Cleanup has not run, nothing was deleted: {hint}, then run this cell again.")
+        return self.steps
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.output if self.steps is not None else widgets.VBox([self.button, self.output]))
+
+
+def cleanup_gate(count: int, perform, confirmed: bool) -> CleanupGate:
+    return CleanupGate(count, perform, confirmed)

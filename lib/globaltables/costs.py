@@ -1,0 +1,89 @@
+"""A rough monthly cost of the run on AWS, shown before anything is created.
+
+Prices are AWS's public on-demand list prices in us-east-1 (USD, checked 2026-11); other regions cost
+up to about a third more. The estimate covers what this runbook creates: the run's own writes and
+their replication, storage, PITR and a backup of the sample data, the KMS keys, alarms and dashboards.
+It is an order of magnitude to decide with, not a bill.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from globaltables.params import Params
+
+PRICES_USD = {
+    "write request units, per million": 0.625,
+    "replicated write request units, per million": 0.625,
+    "read request units, per million": 0.125,
+    "storage, per GB-month": 0.25,
+    "PITR, per GB-month": 0.20,
+    "on-demand backup, per GB-month": 0.10,
+    "KMS key, per month": 1.00,
+    "CloudWatch alarm, per month": 0.10,
+    "CloudWatch dashboard, per month (after 3 free)": 3.00,
+    "data transfer between regions, per GB": 0.02,
+}
+ITEM_KB = 1.0  # sample items are well under 1 KB: one write request unit each
+
+
+def run_operations(params: Params) -> dict[str, float]:
+    """Operations the runbook itself performs in one run."""
+    regions = len(params.regions)
+    load_ops = (
+        params.load_rate_per_s * params.load_duration_s if params.load_mode == "open" else 400 * params.load_duration_s
+    )
+    load_ops *= regions
+    writes = (
+        params.item_count
+        + params.load_key_space
+        + load_ops * (1 - params.load_read_ratio)
+        + params.conflict_items * params.conflict_rounds * regions * max(1, len(params.conflict_delays_ms))
+        + params.canary_rounds * regions * 2
+        + regions * regions
+    )
+    reads = load_ops * params.load_read_ratio + params.item_count * regions * 3
+    return {"writes": writes, "replicated writes": writes * (regions - 1), "reads": reads}
+
+
+def estimate(params: Params) -> list[dict[str, Any]]:
+    """Rows of (item, quantity, unit price, USD) and a total; recurring items counted for one month."""
+    regions = len(params.regions)
+    ops = run_operations(params)
+    data_gb = params.item_count * ITEM_KB / 1024 / 1024
+    alarms = regions * (2 + regions - 1)
+    dashboards = max(0, regions - 3)
+    lines = [
+        ("write request units, per million", ops["writes"] / 1e6),
+        ("replicated write request units, per million", ops["replicated writes"] / 1e6),
+        ("read request units, per million", ops["reads"] / 1e6),
+        ("storage, per GB-month", data_gb * regions),
+        ("PITR, per GB-month", data_gb * regions),
+        ("on-demand backup, per GB-month", data_gb),
+        ("data transfer between regions, per GB", ops["replicated writes"] * ITEM_KB / 1024 / 1024),
+        ("KMS key, per month", regions),
+        ("CloudWatch alarm, per month", alarms),
+        ("CloudWatch dashboard, per month (after 3 free)", dashboards),
+    ]
+    rows = [
+        {
+            "item": item,
+            "quantity": round(quantity, 4),
+            "unit price": PRICES_USD[item],
+            "USD": round(quantity * PRICES_USD[item], 4),
+        }
+        for item, quantity in lines
+    ]
+    rows.append(
+        {
+            "item": "total for a month, if nothing is cleaned up",
+            "quantity": "",
+            "unit price": "",
+            "USD": round(sum(row["USD"] for row in rows), 2),
+        }
+    )
+    return rows
+
+
+def total(rows: list[dict[str, Any]]) -> float:
+    return rows[-1]["USD"]

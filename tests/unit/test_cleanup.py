@@ -1,0 +1,118 @@
+"""Cleanup removes exactly what the manifest records, in order, idempotently, and nothing else."""
+
+import pytest
+from globaltables import cleanup
+from globaltables.iam import ensure_application_role
+from globaltables.kms import ensure_region_key
+from globaltables.monitoring import ensure_alarm_topic, ensure_alarms, ensure_dashboard
+from globaltables.state import RunState
+from globaltables.tables import ensure_protection, ensure_replica, ensure_table
+
+from tests.unit.local.helpers import create_table
+
+
+def build(clients, run, with_replicas=True):
+    keys = {region: ensure_region_key(clients, run, region).arn for region in run.params.regions}
+    ensure_application_role(clients, run, "123456789012")
+    ensure_table(clients, run, keys[run.params.primary_region])
+    if with_replicas:
+        for region in run.params.replica_regions:
+            ensure_replica(clients, run, region, keys[region])
+        for region in run.params.regions:
+            ensure_protection(clients, run, region)
+    for region in run.params.regions:
+        ensure_alarms(clients, run, region, ensure_alarm_topic(clients, run, region))
+        ensure_dashboard(clients, run, region)
+
+
+def nothing_left(clients, run):
+    return all(row["still there"] == "nothing" for row in cleanup.verification_rows(clients, run))
+
+
+def test_cleanup_removes_everything_in_order_and_a_second_run_has_nothing_to_do(clients, new_run):
+    run = new_run()
+    build(clients, run)
+    assert not nothing_left(clients, run)
+    keys = [(k.region, k.name) for k in run.resources("kms:key")]
+    kinds = [r.kind for r in cleanup.plan(run)]
+    assert kinds.index("dynamodb:replica") < kinds.index("dynamodb:table") < kinds.index("kms:key")
+    assert kinds.index("cloudwatch:alarm") < kinds.index("sns:topic")
+    steps = cleanup.run_cleanup(clients, run)
+    assert {s.outcome for s in steps} == {"deleted", "scheduled for deletion in 7 days"}
+    assert nothing_left(clients, run) and not RunState.open(run.run_id, run.folder.parent).resources()
+    for region, key_id in keys:
+        assert clients.client("kms", region).describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    assert cleanup.run_cleanup(clients, RunState.open(run.run_id, run.folder.parent)) == []
+
+
+def test_keys_are_scheduled_for_deletion_in_seven_days(clients, new_run):
+    run = new_run(regions=["us-east-1", "eu-west-1"])
+    key = ensure_region_key(clients, run, "eu-west-1")
+    cleanup.run_cleanup(clients, run)
+    metadata = clients.client("kms", "eu-west-1").describe_key(KeyId=key.key_id)["KeyMetadata"]
+    assert metadata["KeyState"] == "PendingDeletion"
+
+
+def test_cleanup_after_a_partial_run(clients, new_run):
+    run = new_run()
+    build(clients, run, with_replicas=False)
+    cleanup.run_cleanup(clients, run)
+    assert nothing_left(clients, run)
+
+
+def test_a_resource_already_gone_is_not_an_error(clients, new_run):
+    run = new_run(regions=["us-east-1", "eu-west-1"])
+    build(clients, run)
+    topic = run.resources("sns:topic", "eu-west-1")[0]
+    clients.client("sns", "eu-west-1").delete_topic(TopicArn=topic.arn)
+    alarm = run.resources("cloudwatch:alarm", "us-east-1")[0]
+    clients.client("cloudwatch", "us-east-1").delete_alarms(AlarmNames=[alarm.name])
+    steps = {(s.kind, s.name, s.region): s.outcome for s in cleanup.run_cleanup(clients, run)}
+    assert steps[("sns:topic", topic.name, "eu-west-1")] == "already gone"
+    assert steps[("cloudwatch:alarm", alarm.name, "us-east-1")] == "already gone"
+    assert nothing_left(clients, run)
+
+
+def test_what_the_manifest_does_not_record_is_never_touched(clients, new_run):
+    run = new_run(regions=["us-east-1", "eu-west-1"])
+    build(clients, run)
+    ddb = clients.client("dynamodb", "us-east-1")
+    neighbour = create_table(ddb, f"neighbour-{run.names.suffix}-x")  # similar name, not ours
+    foreign_key = clients.client("kms", "us-east-1").create_key()["KeyMetadata"]["KeyId"]
+    cleanup.run_cleanup(clients, run)
+    assert neighbour in ddb.list_tables()["TableNames"]
+    assert clients.client("kms", "us-east-1").describe_key(KeyId=foreign_key)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_a_failure_is_reported_and_kept_for_the_next_attempt(clients, new_run, monkeypatch):
+    run = new_run(regions=["us-east-1", "eu-west-1"])
+    build(clients, run)
+    original = cleanup.remove
+
+    def failing(clients_, run_, resource):
+        if resource.kind == "dynamodb:replica":
+            raise RuntimeError("simulated outage")
+        return original(clients_, run_, resource)
+
+    monkeypatch.setattr(cleanup, "remove", failing)
+    with pytest.raises(cleanup.CleanupIncomplete, match="simulated outage") as caught:
+        cleanup.run_cleanup(clients, run)
+    assert {s.kind for s in caught.value.failed} == {"dynamodb:replica", "dynamodb:table"}
+    assert {r.kind for r in RunState.open(run.run_id, run.folder.parent).resources()} == {
+        "dynamodb:replica",
+        "dynamodb:table",
+    }
+    monkeypatch.setattr(cleanup, "remove", original)
+    cleanup.run_cleanup(clients, RunState.open(run.run_id, run.folder.parent))
+    assert nothing_left(clients, run)
+
+
+def test_orphans_of_a_lost_manifest_are_found_by_tag_and_removed(clients, new_run, tmp_path):
+    run = new_run()
+    build(clients, run)
+    found = cleanup.orphans(clients, run.params.regions)
+    assert run.run_id in found
+    assert {left.service for left in found[run.run_id]} >= {"dynamodb", "kms", "sns", "cloudwatch", "iam"}
+    cleanup.remove_orphan_run(clients, run.params.regions, run.run_id, found[run.run_id], tmp_path / "scratch")
+    assert run.run_id not in cleanup.orphans(clients, run.params.regions)
+    assert nothing_left(clients, run)
