@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import papermill
+from jupyter_client.manager import AsyncKernelManager
 from papermill.exceptions import PapermillExecutionError
 
 from globaltables.endpoint import ENDPOINT_ENV
@@ -23,6 +24,15 @@ BATCH_ENV = "GLOBALTABLES_BATCH"
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = PROJECT_DIR / "notebooks"
 RESULT_NAME = "run.json"
+
+
+class LocalKernelManager(AsyncKernelManager):
+    """Kernels of a batch run talk to the runner over Unix sockets, not TCP on loopback: nothing to
+    intercept, and no "kernel is running over TCP without encryption" warning per notebook."""
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("transport", "ipc")
+        super().__init__(**kwargs)
 
 
 def list_notebooks(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
@@ -154,6 +164,7 @@ def run_notebooks(
                     progress_bar=False,
                     log_output=False,
                     report_mode=False,
+                    kernel_manager_class=LocalKernelManager,
                 )
                 entry.status = "ok"
             except PapermillExecutionError as error:
