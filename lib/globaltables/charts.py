@@ -55,16 +55,17 @@ REGION_COORDINATES: dict[str, tuple[float, float]] = {
 
 
 def replication_map(regions: list[str], statuses: dict[str, str] | None = None) -> go.Figure:
-    """The regions on a globe, the primary marked, a line for every replication link (all pairs: every
-    replica replicates to every other)."""
+    """The regions placed by longitude and latitude, the primary marked, a line for every replication
+    link (all pairs: every replica replicates to every other). A plain diagram, not a geographic map:
+    a basemap would be fetched from a CDN, and this must render offline."""
     statuses = statuses or {}
     figure = go.Figure()
     for a, b in combinations(regions, 2):
         (lat_a, lon_a), (lat_b, lon_b) = REGION_COORDINATES.get(a, (0, 0)), REGION_COORDINATES.get(b, (0, 0))
         figure.add_trace(
-            go.Scattergeo(
-                lat=[lat_a, lat_b],
-                lon=[lon_a, lon_b],
+            go.Scatter(
+                x=[lon_a, lon_b],
+                y=[lat_a, lat_b],
                 mode="lines",
                 line={"width": 2, "color": "#3F8624"},
                 hoverinfo="text",
@@ -73,20 +74,20 @@ def replication_map(regions: list[str], statuses: dict[str, str] | None = None) 
             )
         )
     figure.add_trace(
-        go.Scattergeo(
-            lat=[REGION_COORDINATES.get(r, (0, 0))[0] for r in regions],
-            lon=[REGION_COORDINATES.get(r, (0, 0))[1] for r in regions],
+        go.Scatter(
+            x=[REGION_COORDINATES.get(r, (0, 0))[1] for r in regions],
+            y=[REGION_COORDINATES.get(r, (0, 0))[0] for r in regions],
             mode="markers+text",
             text=[f"{r}{' (primary)' if i == 0 else ''}<br>{statuses.get(r, '')}" for i, r in enumerate(regions)],
             textposition="top center",
-            marker={"size": [16] + [12] * (len(regions) - 1), "color": ["#FF9900"] + ["#E7157B"] * (len(regions) - 1)},
+            marker={"size": [18] + [14] * (len(regions) - 1), "color": ["#FF9900"] + ["#E7157B"] * (len(regions) - 1)},
             showlegend=False,
         )
     )
     figure.update_layout(
         title="Replicas and replication links",
-        geo={"projection_type": "natural earth", "showland": True, "landcolor": "#eeeeee"},
-        margin={"l": 0, "r": 0, "t": 40, "b": 0},
+        xaxis={"title": "longitude", "range": [-180, 180], "zeroline": False},
+        yaxis={"title": "latitude", "range": [-60, 75], "zeroline": False},
         height=420,
     )
     return figure

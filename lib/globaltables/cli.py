@@ -225,6 +225,8 @@ def command_lab(args: argparse.Namespace) -> int:
         ]
         if args.no_browser:
             command.append("--no-browser")
+        if os.geteuid() == 0:  # containers and CI machines often run as root; JupyterLab refuses without this
+            command.append("--allow-root")
         try:
             return subprocess.call(command, env={**os.environ, **server.environment})
         except KeyboardInterrupt:

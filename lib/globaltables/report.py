@@ -86,7 +86,10 @@ def build_report_notebook(result: RunResult) -> nbformat.NotebookNode:
 
 
 def write_report(result: RunResult) -> Path:
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(build_report_notebook(result))
+    # No CDN: the report must open offline (plotly.js is embedded by the notebooks' renderer; the
+    # template's require.js and MathJax are not needed by anything the runbook shows).
+    exporter = HTMLExporter(template_name="lab", require_js_url="", mathjax_url="")
+    body, _ = exporter.from_notebook_node(build_report_notebook(result))
     path = Path(result.folder) / REPORT_NAME
     path.write_text(body)
     return path

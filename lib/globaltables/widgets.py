@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import ipywidgets as widgets
+import yaml
 
 from globaltables import show
 from globaltables.params import ParameterError, Params, known_regions, validate_params
 from globaltables.progress import in_batch
 
+FORM_KEYS = ("target", "regions", "table_name_prefix", "confirm_costs")
+
+
+def form_choices_path() -> Path:
+    from globaltables.state import default_outputs_dir
+
+    return default_outputs_dir() / "lab-params.yaml"
+
+
+def with_form_choices(**values: Any) -> dict[str, Any]:
+    """The notebook's parameter values, overridden by what was last applied in the form (interactive
+    runs only: a batch run takes its parameters from papermill and nothing else)."""
+    if in_batch():
+        return values
+    try:
+        saved = yaml.safe_load(form_choices_path().read_text()) or {}
+    except FileNotFoundError:
+        return values
+    chosen = {k: v for k, v in saved.items() if k in FORM_KEYS}
+    if chosen:
+        print(
+            f"using the choices applied in the form ({form_choices_path()}): {chosen}; Reset in the form forgets them"
+        )
+    return {**values, **chosen}
+
 
 class ParamsForm:
     """Target, regions and prefix as a form; *Apply* validates with the schema and shows its errors.
 
-    ``params`` always holds the last valid parameters (initially those the notebook passed).
+    ``params`` always holds the last valid parameters (initially those the notebook passed). Applied
+    choices are saved, so that "Run All" keeps them; *Reset* forgets them.
     """
 
     def __init__(self, params: Params):
@@ -27,8 +57,10 @@ class ParamsForm:
         self.table_name_prefix = widgets.Text(value=params.table_name_prefix, description="table prefix")
         self.confirm_costs = widgets.Checkbox(value=params.confirm_costs, description="I accept AWS costs")
         self.apply = widgets.Button(description="Apply", button_style="primary", icon="check")
+        self.reset = widgets.Button(description="Reset", icon="undo", tooltip="forget the applied choices")
         self.message = widgets.HTML()
         self.apply.on_click(lambda _: self.validate())
+        self.reset.on_click(lambda _: self.forget())
         self.box = widgets.VBox(
             [
                 widgets.HTML("<b>Parameters</b> (primary region first)"),
@@ -36,7 +68,7 @@ class ParamsForm:
                 self.regions,
                 self.table_name_prefix,
                 self.confirm_costs,
-                self.apply,
+                widgets.HBox([self.apply, self.reset]),
                 self.message,
             ]
         )
@@ -57,8 +89,19 @@ class ParamsForm:
             items = "".join(f"<li>{problem}</li>" for problem in error.problems)
             self.message.value = f"<span style='color:#b00'>✘ not applied:</span><ul>{items}</ul>"
             return False
-        self.message.value = f"<span style='color:#070'>✔ applied: {', '.join(self.params.regions)}</span>"
+        from globaltables.state import write_atomically
+
+        choices = {k: v for k, v in self.params.model_dump(mode="json").items() if k in FORM_KEYS}
+        write_atomically(form_choices_path(), yaml.safe_dump(choices))
+        self.message.value = (
+            f"<span style='color:#070'>✔ applied: {self.params.target}, {', '.join(self.params.regions)}, "
+            f"prefix {self.params.table_name_prefix}</span> (kept for Run All; run the cells below)"
+        )
         return True
+
+    def forget(self) -> None:
+        form_choices_path().unlink(missing_ok=True)
+        self.message.value = "choices forgotten: the parameters cell applies again"
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
