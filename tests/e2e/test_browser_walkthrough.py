@@ -99,7 +99,8 @@ def jupyterlab(embedded_aws, tmp_path):
         except OSError:
             if time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
-                raise AssertionError("JupyterLab did not start: " + (tmp_path / "jupyterlab.log").read_text()[-2000:])
+                log = (tmp_path / "jupyterlab.log").read_text()[-2000:]
+                raise AssertionError(f"JupyterLab did not start: {log}") from None
             time.sleep(0.2)
     yield base, token, tmp_path
     process.terminate()
