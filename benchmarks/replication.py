@@ -20,19 +20,10 @@ from globaltables.clients import AwsClients
 from globaltables.local import EmbeddedAWS
 from globaltables.local.extensions import DEFAULT_DELAY
 from globaltables.local.replication import DelayDistribution
+from globaltables.tables import wait_for_table
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-1"]
 BATCH = 25
-
-
-def wait_active(client, name: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        table = client.describe_table(TableName=name)["Table"]
-        if table["TableStatus"] == "ACTIVE" and all(r["ReplicaStatus"] == "ACTIVE" for r in table.get("Replicas", [])):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"{name} not ACTIVE")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -59,7 +50,7 @@ def main() -> None:
         )
         for region in REGIONS[1:]:
             ddb[REGIONS[0]].update_table(TableName="bench", ReplicaUpdates=[{"Create": {"RegionName": region}}])
-            wait_active(ddb[REGIONS[0]], "bench")
+            wait_for_table(clients, REGIONS[0], "bench", timeout_s=60)
 
         lags: list[float] = []
         lock = threading.Lock()

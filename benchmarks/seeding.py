@@ -14,6 +14,7 @@ from boto3.dynamodb.types import TypeSerializer
 from globaltables.clients import AwsClients
 from globaltables.local import EmbeddedAWS
 from globaltables.seeding import sample_items, write_items
+from globaltables.tables import wait_for_table
 
 ALL_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-1"]
 
@@ -32,8 +33,7 @@ def make_table(clients: AwsClients, name: str, regions: list[str]) -> None:
     )
     for region in regions[1:]:
         ddb.update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": region}}])
-        while not all(r["ReplicaStatus"] == "ACTIVE" for r in ddb.describe_table(TableName=name)["Table"]["Replicas"]):
-            time.sleep(0.05)
+        wait_for_table(clients, regions[0], name, timeout_s=60)
 
 
 def main() -> None:

@@ -17,10 +17,9 @@ from papermill.exceptions import PapermillExecutionError
 
 from globaltables.endpoint import ENDPOINT_ENV
 from globaltables.params import ParameterError, ParameterProblem, Params
+from globaltables.progress import BATCH_ENV
 from globaltables.state import OUTPUTS_ENV, write_atomically
 
-# Set for the notebook kernels of a batch run: widgets then show but never wait for a person.
-BATCH_ENV = "GLOBALTABLES_BATCH"
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = PROJECT_DIR / "notebooks"
 RESULT_NAME = "run.json"

@@ -416,17 +416,11 @@ def inventory(
     iam = clients.client("iam", regions[0])
     for page in iam.get_paginator("list_roles").paginate():
         for role in page["Roles"]:
-            if (
-                name_hint
-                and name_hint in role["RoleName"]
-                or (
-                    role["RoleName"].startswith(("DynamoDBGlobalTableRole-", "GlobalTableBackupRole-"))
-                    and _tags_match(
-                        {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}, run_id
-                    )
-                )
-            ):
-                tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}
+            named = name_hint is not None and name_hint in role["RoleName"]
+            if not named and not role["RoleName"].startswith(("DynamoDBGlobalTableRole-", "GlobalTableBackupRole-")):
+                continue
+            tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}
+            if named or _tags_match(tags, run_id):
                 found.append(
                     Leftover(
                         service="iam", region="global", name=role["RoleName"], run_id=tags.get(RUN_TAG_KEY), note="role"

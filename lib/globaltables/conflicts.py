@@ -23,29 +23,11 @@ from pydantic import BaseModel
 
 from globaltables.clients import AwsClients
 from globaltables.embedded_admin import EmbeddedAWSAdmin
+from globaltables.parallel import run_together
 from globaltables.seeding import digest_of_items
 from globaltables.waiting import wait_until
 
 SORT_KEY = "CONFLICT"
-
-
-def run_together(targets: list[tuple[Any, tuple[Any, ...]]]) -> None:
-    """Run each (function, arguments) in its own thread; re-raise the first failure after all end."""
-    errors: list[BaseException] = []
-
-    def guarded(function: Any, arguments: tuple[Any, ...]) -> None:
-        try:
-            function(*arguments)
-        except BaseException as error:  # handed to the caller below
-            errors.append(error)
-
-    threads = [threading.Thread(target=guarded, args=(f, a)) for f, a in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
 
 
 class ConflictWrite(BaseModel):

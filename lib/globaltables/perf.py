@@ -29,6 +29,7 @@ from hdrh.histogram import HdrHistogram
 from pydantic import BaseModel, Field, model_validator
 
 from globaltables.clients import AwsClients
+from globaltables.parallel import run_together
 
 LOWEST_US, HIGHEST_US, DIGITS = 1, 60_000_000, 3
 PERCENTILES = (50.0, 95.0, 99.0, 99.9)
@@ -219,11 +220,7 @@ def run_load(clients: AwsClients, regions: list[str], table_name: str, spec: Loa
     def one(region: str) -> None:
         results[region] = run_region(clients.client("dynamodb", region), region, table_name, spec)
 
-    threads = [threading.Thread(target=one, args=(region,)) for region in regions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together([(one, (region,)) for region in regions])
     return [results[region] for region in regions]
 
 

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+# Set by the batch runner for its notebook kernels: widgets show but never wait for a person, and
+# progress bars are text.
 BATCH_ENV = "GLOBALTABLES_BATCH"
 
 
