@@ -17,6 +17,8 @@ from tests.e2e.test_rerun import inventory
 
 SMALL = [
     "-p",
+    "wait_timeout_s=120",
+    "-p",
     "item_count=30",
     "-p",
     "load_duration_s=0.5",
@@ -42,10 +44,18 @@ def server():
         yield embedded
 
 
-def cli(*args, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", "globaltables", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=timeout
-    )
+def cli(*args, timeout=420):
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "globaltables", *args],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as expired:
+        output = expired.stdout.decode(errors="replace") if isinstance(expired.stdout, bytes) else expired.stdout
+        raise AssertionError(f"globaltables {' '.join(args[:3])} still running after {timeout}s:\n{output}") from None
 
 
 def start_and_kill_after(server, outputs, run_id, notebook):
