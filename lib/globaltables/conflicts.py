@@ -54,7 +54,7 @@ def conflicting_updates(
     skew = clock_skew_s or {}
     writes: list[ConflictWrite] = []
     lock = threading.Lock()
-    start = threading.Barrier(len(regions))
+    start = threading.Barrier(len(regions), timeout=120)  # a writer that died must not hang the others
 
     def writer(region: str, number: int) -> None:
         client = clients.client("dynamodb", region)
@@ -394,7 +394,7 @@ def cross_region_version_race(
         0.02,
     )
     accepted: dict[str, bool] = {}
-    start = threading.Barrier(2)
+    start = threading.Barrier(2, timeout=120)
 
     def claim(region: str) -> None:
         start.wait()
