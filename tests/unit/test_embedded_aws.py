@@ -4,6 +4,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pytest
@@ -105,3 +106,29 @@ def test_endpoint_order_is_parameter_then_environment(isolated_home, monkeypatch
     monkeypatch.setenv("GLOBALTABLES_ENDPOINT", "http://127.0.0.1:2222/")
     assert resolve_endpoint() == "http://127.0.0.1:2222"
     assert resolve_endpoint("http://127.0.0.1:3333") == "http://127.0.0.1:3333"
+
+
+def test_server_ends_when_the_process_that_started_it_is_killed(tmp_path):
+    starter = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from globaltables.local import EmbeddedAWS\n"
+            "server = EmbeddedAWS(); print(server.start(), server.process.pid, flush=True); time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    endpoint, pid = starter.stdout.readline().split()
+    probe(endpoint)
+    starter.kill()  # SIGKILL: no cleanup code of the starter runs
+    starter.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the embedded AWS outlived the process that started it")

@@ -62,7 +62,7 @@ class EmbeddedAWS:
         self._lines: queue.Queue[str] = queue.Queue()
 
     def start(self, timeout: float = START_TIMEOUT_S) -> str:
-        command = [sys.executable, "-m", "globaltables.local.server", "--port", str(self.port)]
+        command = [sys.executable, "-m", "globaltables.local.server", "--port", str(self.port), "--exit-with-parent"]
         if self.announce:
             command.append("--announce")
         if self.replication_delay is not None:

@@ -58,6 +58,7 @@ def serve(
     banner: bool = False,
     verbose: bool = False,
     settings: extensions.Settings | None = None,
+    exit_with_parent: bool = False,
 ) -> None:
     # One log line per request would fill the parent's pipe during a load test.
     logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)
@@ -71,6 +72,16 @@ def serve(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    if exit_with_parent:
+        # Started by a batch run or `lab`: if that process dies (even by SIGKILL), this one must not linger.
+        parent = os.getppid()
+
+        def watch_parent() -> None:
+            while not stop.wait(1.0):
+                if os.getppid() != parent:
+                    stop.set()
+
+        threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
     thread = threading.Thread(target=server.serve_forever, name="embedded-aws", daemon=True)
     thread.start()
     if announce_endpoint:
@@ -120,9 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--announce", action="store_true", help="write the endpoint where notebooks look for it")
     parser.add_argument("--banner", action="store_true", help="print a human-readable banner")
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument("--exit-with-parent", action="store_true", help="stop when the starting process ends")
     add_replication_arguments(parser)
     args = parser.parse_args(argv)
-    serve(args.port, args.announce, args.banner, args.verbose, settings_from(args))
+    serve(args.port, args.announce, args.banner, args.verbose, settings_from(args), args.exit_with_parent)
     return 0
 
 
