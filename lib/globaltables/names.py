@@ -39,7 +39,6 @@ class ResourceNames(BaseModel):
     function_name: str
     backup_vault_name: str
     backup_plan_name: str
-    alarm_prefix: str
 
     def kms_alias(self, region: str) -> str:
         return f"{self.kms_alias_prefix}-{region}"
@@ -60,5 +59,4 @@ def derive_names(table_name_prefix: str, suffix: str | None = None) -> ResourceN
         function_name=f"global-table-test-{suffix}",
         backup_vault_name=f"DynamoDB-Global-Backup-{suffix}",
         backup_plan_name=f"DynamoDB-Global-Backup-Plan-{suffix}",
-        alarm_prefix=table_name,
     )

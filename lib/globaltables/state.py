@@ -7,7 +7,6 @@ a run killed at any moment leaves either the old manifest or the new one, never 
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import threading
@@ -64,7 +63,6 @@ class Manifest(BaseModel):
     names: ResourceNames
     account: str | None = None
     resources: list[Resource] = Field(default_factory=list)
-    notes: dict[str, Any] = Field(default_factory=dict)
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -191,9 +189,3 @@ class RunState:
             for r in self.manifest.resources
             if (kind is None or r.kind == kind) and (region is None or r.region == region)
         ]
-
-    def note(self, key: str, value: Any) -> None:
-        """Keep a small fact for later notebooks (e.g. a measured figure) in the manifest."""
-        with self._lock:
-            self.manifest.notes[key] = json.loads(json.dumps(value, default=str))
-            self.save()

@@ -4,7 +4,6 @@ process with the function's environment, its region, credentials for the embedde
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
@@ -148,7 +147,3 @@ def _text(value: bytes | str | None) -> str:
     if value is None:
         return ""
     return value.decode(errors="replace") if isinstance(value, bytes) else value
-
-
-def decode_log_result(header: str) -> str:
-    return base64.b64decode(header).decode()
