@@ -1,4 +1,5 @@
-"""A small Python API over the embedded AWS's admin endpoint: replication settings and fault switches.
+"""A small Python API over the embedded AWS's admin endpoint: replication settings, fault switches and
+state snapshots.
 
 Plain HTTP to `/_globaltables/` of a running embedded AWS: both the embedded AWS package (`EmbeddedAWS.admin`)
 and the library (notebook 08's replication scenarios) use it; it imports neither.
@@ -7,7 +8,9 @@ and the library (notebook 08's replication scenarios) use it; it imports neither
 from __future__ import annotations
 
 import json
+import os
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -16,13 +19,19 @@ class ReplicationTimeout(TimeoutError):
     """Replicated writes were still in flight when the wait ended."""
 
 
+class StateSaveError(RuntimeError):
+    """The embedded AWS did not save its state; the message is the server's reason."""
+
+
 class EmbeddedAWSAdmin:
     """Talks to ``/_globaltables/`` of a running embedded AWS (``EmbeddedAWS.admin`` gives one)."""
 
     def __init__(self, endpoint: str):
         self.endpoint = endpoint.rstrip("/")
 
-    def _call(self, method: str, name: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _call(
+        self, method: str, name: str, payload: dict[str, Any] | None = None, timeout: float = 10
+    ) -> dict[str, Any]:
         data = json.dumps(payload).encode() if payload is not None else None
         request = urllib.request.Request(
             f"{self.endpoint}/_globaltables/{name}",
@@ -30,7 +39,7 @@ class EmbeddedAWSAdmin:
             method=method,
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
 
     def status(self) -> dict[str, Any]:
@@ -69,3 +78,24 @@ class EmbeddedAWSAdmin:
             if time.monotonic() - started > timeout:
                 raise ReplicationTimeout(f"{backlog} replicated writes still in flight after {timeout:.0f}s")
             time.sleep(poll)
+
+    def save_state(
+        self, path: str | os.PathLike[str], settle_s: float = 10.0, quiesce_s: float = 30.0, timeout: float = 300.0
+    ) -> dict[str, Any]:
+        """Write the whole embedded AWS to ``path`` (atomically), for ``EmbeddedAWS(restore_from=path)``.
+
+        Replicated writes in flight get up to ``settle_s`` to land; writes held for a paused or failed
+        region are kept in the snapshot (and the faults with them). AWS requests in flight get up to
+        ``quiesce_s`` to finish (new ones wait while the snapshot is taken). Returns ``saved`` (the
+        absolute path), ``bytes``, ``seconds``, ``held`` and the faults; raises StateSaveError with the
+        server's reason (409 when requests did not finish)."""
+        target = os.path.abspath(path)
+        request = {"save": target, "settle_s": settle_s, "quiesce_s": quiesce_s}
+        try:
+            return self._call("POST", "state", request, timeout=timeout)
+        except urllib.error.HTTPError as error:
+            try:
+                reason = json.loads(error.read()).get("error") or error.reason
+            except ValueError:
+                reason = error.reason
+            raise StateSaveError(f"the embedded AWS did not save its state to {target}: {reason}") from None

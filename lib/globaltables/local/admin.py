@@ -1,7 +1,7 @@
 """The embedded AWS's own admin endpoint, under ``/_globaltables/``, in front of moto's dispatcher.
 
-Only this project's tools call it (readiness probe, version, later the fault switches); every other
-path goes to moto unchanged.
+Only this project's tools call it (readiness probe, version, fault switches, state snapshots); every
+other path goes to moto unchanged, through a gate that counts it in flight (a snapshot waits for none).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Any
 
 import moto
 
+from globaltables.local.snapshot import RequestGate
+
 ADMIN_PREFIX = "/_globaltables/"
 
 Handler = Callable[[dict[str, Any], bytes], tuple[int, Any]]
@@ -23,6 +25,7 @@ class AdminMiddleware:
 
     def __init__(self, aws_app: Callable[..., Iterable[bytes]]):
         self.aws_app = aws_app
+        self.gate = RequestGate()
         self.routes: dict[tuple[str, str], Handler] = {("GET", "health"): self._health}
 
     def route(self, method: str, name: str, handler: Handler) -> None:
@@ -34,7 +37,11 @@ class AdminMiddleware:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if not path.startswith(ADMIN_PREFIX):
-            return self.aws_app(environ, start_response)
+            self.gate.enter()
+            try:
+                return self.aws_app(environ, start_response)
+            finally:
+                self.gate.leave()
         name = path[len(ADMIN_PREFIX) :].strip("/")
         handler = self.routes.get((environ.get("REQUEST_METHOD", "GET"), name))
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -47,6 +54,8 @@ class AdminMiddleware:
             except (ValueError, KeyError) as error:
                 status, payload = 400, {"error": str(error)}
         data = json.dumps(payload).encode()
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "OK")
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error"}.get(
+            status, "OK"
+        )
         start_response(f"{status} {reason}", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
         return [data]

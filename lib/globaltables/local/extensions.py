@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import moto
 
@@ -55,11 +55,17 @@ def check_moto_version() -> None:
 
 
 def check_hooks() -> None:
+    from globaltables.local import snapshot
     from globaltables.local.backup import responses as backup_hooks
     from globaltables.local.functions import hooks as function_hooks
     from globaltables.local.replication import hooks as replication_hooks
 
-    missing = replication_hooks.missing_hooks() + function_hooks.missing_hooks() + backup_hooks.missing_hooks()
+    missing = (
+        replication_hooks.missing_hooks()
+        + function_hooks.missing_hooks()
+        + backup_hooks.missing_hooks()
+        + snapshot.missing_hooks()
+    )
     if missing:
         raise MotoHookMissing(f"moto {moto.__version__} lacks what the embedded AWS hooks: {', '.join(missing)}")
 
@@ -95,8 +101,18 @@ def set_endpoint(endpoint: str) -> None:
 
 
 def register_admin_routes(app: AdminMiddleware) -> None:
+    from globaltables.local import snapshot
     from globaltables.local.faults import admin_routes
 
     assert GLOBAL_TABLES is not None, "install() first"
-    for (method, name), handler in admin_routes(GLOBAL_TABLES).items():
+    routes = {**admin_routes(GLOBAL_TABLES), **snapshot.admin_routes(GLOBAL_TABLES, app.gate)}
+    for (method, name), handler in routes.items():
         app.route(method, name, handler)
+
+
+def restore(loaded: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+    """Put a snapshot (``globaltables.local.snapshot.read``'s answer) into moto and the installed extensions."""
+    from globaltables.local import snapshot
+
+    assert GLOBAL_TABLES is not None, "install() first"
+    return snapshot.restore(loaded, GLOBAL_TABLES)

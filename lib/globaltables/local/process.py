@@ -41,7 +41,9 @@ class EmbeddedAWS:
     """A moto server process on 127.0.0.1, extended by ``globaltables.local``; a context manager.
 
     ``start()`` returns once the server answers its readiness probe; ``stop()`` ends it (SIGTERM,
-    then SIGKILL after a grace period). ``endpoint`` is the URL clients use.
+    then SIGKILL after a grace period). ``endpoint`` is the URL clients use. ``restore_from``: a
+    snapshot (``EmbeddedAWSAdmin.save_state``) the server loads before it serves; one it cannot load
+    makes ``start()`` raise EmbeddedAWSError with the server's one-line reason.
     """
 
     def __init__(
@@ -51,12 +53,14 @@ class EmbeddedAWS:
         env: dict[str, str] | None = None,
         replication_delay: str | None = None,
         replica_transition_s: float | None = None,
+        restore_from: str | os.PathLike[str] | None = None,
     ):
         self.port = port
         self.announce = announce
         self.replication_delay = replication_delay
         self.replica_transition_s = replica_transition_s
         self.env = env
+        self.restore_from = os.path.abspath(restore_from) if restore_from is not None else None
         self.endpoint: str | None = None
         self.process: subprocess.Popen[str] | None = None
         self._lines: queue.Queue[str] = queue.Queue()
@@ -69,6 +73,8 @@ class EmbeddedAWS:
             command += ["--replication-delay", str(self.replication_delay)]
         if self.replica_transition_s is not None:
             command += ["--replica-transition", str(self.replica_transition_s)]
+        if self.restore_from is not None:
+            command += ["--restore", self.restore_from]
         self.process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
@@ -79,13 +85,19 @@ class EmbeddedAWS:
             start_new_session=True,
         )
         assert self.process.stdout is not None
-        threading.Thread(target=_read_lines, args=(self.process.stdout, self._lines), daemon=True).start()
+        reader = threading.Thread(target=_read_lines, args=(self.process.stdout, self._lines), daemon=True)
+        reader.start()
         deadline = time.monotonic() + timeout
         seen: list[str] = []
         while self.endpoint is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self.process.poll() is not None:
                 self.stop()
+                reader.join(timeout=2)  # its last words (an ERROR line) may still be in the pipe
+                seen += self.output()
+                errors = [line[len("ERROR ") :] for line in seen if line.startswith("ERROR ")]
+                if errors:
+                    raise EmbeddedAWSError(errors[-1])
                 raise EmbeddedAWSError(
                     f"the embedded AWS did not start within {timeout:.0f}s; it said:\n" + "\n".join(seen[-20:])
                 )

@@ -1,7 +1,9 @@
-"""The embedded AWS process: ``python -m globaltables.local.server [--port N] [--announce]``.
+"""The embedded AWS process: ``python -m globaltables.local.server [--port N] [--announce] [--restore PATH]``.
 
 Binds 127.0.0.1 only. Prints one line ``READY <endpoint>`` on stdout once it accepts requests,
-then serves until SIGTERM or SIGINT.
+then serves until SIGTERM or SIGINT. With ``--restore`` it first loads a snapshot written by
+``POST /_globaltables/state`` (see ``snapshot.py``); one it cannot load makes it print one line
+``ERROR <reason>`` and exit with status 3.
 """
 
 from __future__ import annotations
@@ -12,19 +14,23 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
+import time
 from typing import Any
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-from globaltables.endpoint import announcement_path
-from globaltables.local import extensions
+from globaltables.endpoint import HOME_ENV, announcement_path
+from globaltables.local import extensions, snapshot
 from globaltables.local.admin import AdminMiddleware
 from globaltables.local.faults import OutageMiddleware
 from globaltables.local.replication import DelayDistribution
+from globaltables.local.snapshot import SnapshotError
 
 LOOPBACK = "127.0.0.1"
+RESTORE_FAILED = 3
 
 
 # werkzeug's dev server always answers "Connection: close" (http.server cannot drain a request
@@ -59,10 +65,26 @@ def serve(
     verbose: bool = False,
     settings: extensions.Settings | None = None,
     exit_with_parent: bool = False,
+    restore_from: str | None = None,
 ) -> None:
     # One log line per request would fill the parent's pipe during a load test.
     logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)
-    server = make_server(LOOPBACK, port, build_app(settings), threaded=True, request_handler=MotoRequestHandler)
+    started = time.monotonic()
+    # A snapshot that cannot be loaded fails the start before the extensions are installed.
+    loaded = snapshot.read(restore_from) if restore_from else None
+    read_s = time.monotonic() - started
+    app = build_app(settings)
+    if loaded is not None:
+        # Before the port opens: no request sees a half-restored state. The snapshot's replication
+        # settings and faults replace the command line's; the endpoint is this server's (below).
+        started = time.monotonic()
+        extensions.restore(loaded)
+        print(
+            f"RESTORED {restore_from} ({loaded[0]['payload_bytes']} bytes): read {read_s:.2f}s, "
+            f"applied {time.monotonic() - started:.2f}s",
+            flush=True,
+        )
+    server = make_server(LOOPBACK, port, app, threaded=True, request_handler=MotoRequestHandler)
     endpoint = f"http://{LOOPBACK}:{server.server_port}"
     extensions.set_endpoint(endpoint)
     stop = threading.Event()
@@ -120,6 +142,38 @@ def add_replication_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def port_number(text: str, lowest: int = 1) -> int:
+    """``--port``'s type: a TCP port, ``lowest`` to 65535 (the server module also takes 0: any free port)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not lowest <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give {lowest} to 65535")
+    return port
+
+
+def port_or_zero(text: str) -> int:
+    return port_number(text, lowest=0)
+
+
+def announcement_problem() -> str | None:
+    """Why the endpoint cannot be announced (one line naming the file and the fix), or None.
+
+    Checked before serving, so a server that cannot announce itself never starts half-way."""
+    path = announcement_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as error:
+        return (
+            f"cannot write {path}, where notebooks find the embedded AWS ({error.strerror or error}): "
+            f"set {HOME_ENV} to a writable folder"
+        )
+    return None
+
+
 def settings_from(args: argparse.Namespace) -> extensions.Settings:
     DelayDistribution.parse(args.replication_delay)  # refuse a bad value before serving
     return extensions.Settings(args.replication_delay, args.replica_transition)
@@ -127,14 +181,36 @@ def settings_from(args: argparse.Namespace) -> extensions.Settings:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m globaltables.local.server", description=__doc__)
-    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--port", type=port_or_zero, default=0, help="port on 127.0.0.1 (0: any free port)")
     parser.add_argument("--announce", action="store_true", help="write the endpoint where notebooks look for it")
     parser.add_argument("--banner", action="store_true", help="print a human-readable banner")
     parser.add_argument("--verbose", action="store_true", help="log every request")
     parser.add_argument("--exit-with-parent", action="store_true", help="stop when the starting process ends")
+    parser.add_argument(
+        "--restore",
+        metavar="PATH",
+        help="load this snapshot (written by POST /_globaltables/state) before serving; its replication "
+        "settings and faults replace the flags'",
+    )
     add_replication_arguments(parser)
     args = parser.parse_args(argv)
-    serve(args.port, args.announce, args.banner, args.verbose, settings_from(args), args.exit_with_parent)
+    problem = announcement_problem() if args.announce else None
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    try:
+        serve(
+            args.port,
+            args.announce,
+            args.banner,
+            args.verbose,
+            settings_from(args),
+            args.exit_with_parent,
+            restore_from=args.restore,
+        )
+    except SnapshotError as error:
+        print(f"ERROR cannot restore the embedded AWS: {error}", file=sys.stderr, flush=True)
+        return RESTORE_FAILED
     return 0
 
 

@@ -26,7 +26,7 @@ import math
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from moto.cloudwatch.models import cloudwatch_backends
@@ -386,6 +386,65 @@ class GlobalTables:
     def backlog(self) -> int:
         with self._wakeup:
             return len(self._queue) + len(self._held)
+
+    def deliveries_pending(self) -> int:
+        """Replicated writes still to deliver (not those held for a paused or failed region)."""
+        with self._wakeup:
+            return len(self._queue)
+
+    # ----- snapshot (see globaltables.local.snapshot) ---------------------------------------
+
+    def export_state(self) -> dict[str, Any]:
+        """Everything but the thread, the locks and the per-thread capture, as plain picklable data;
+        monotonic deadlines (replica transitions, deliveries) become seconds left. Items and versions
+        are the live objects: pickle the result while holding ``WRITE_LOCK``."""
+        now = time.monotonic()
+        with WRITE_LOCK, self._wakeup:
+            return {
+                "delay": replace(self.delay),
+                "replica_transition_s": self.replica_transition_s,
+                "rng": self.rng.getstate(),
+                "groups": [
+                    ReplicaGroup(
+                        g.account_id,
+                        g.table_name,
+                        {region: replace(r, due=max(0.0, r.due - now)) for region, r in g.replicas.items()},
+                        g.versions,
+                    )
+                    for g in self.groups.values()
+                ],
+                "paused_regions": sorted(self.paused_regions),
+                "outage_regions": sorted(self.outage_regions),
+                "queue": [replace(d, due=max(0.0, d.due - now)) for d in self._queue],
+                "held": [replace(d, due=0.0) for d in self._held],
+                "next_sequence": next(self._sequence),
+                "last_timestamp": self._last_timestamp,
+                "delivered": self.delivered,
+            }
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        """Replace this model's state (in place: the moto hooks hold this object) with ``export_state``'s."""
+        now = time.monotonic()
+        with WRITE_LOCK, self._wakeup:
+            self.delay = state["delay"]
+            self.replica_transition_s = state["replica_transition_s"]
+            self.rng.setstate(state["rng"])
+            self.groups.clear()
+            for group in state["groups"]:
+                for replica in group.replicas.values():
+                    replica.due = now + replica.due
+                self.groups[(group.account_id, group.table_name)] = group
+            self.paused_regions.clear()
+            self.paused_regions.update(state["paused_regions"])
+            self.outage_regions.clear()
+            self.outage_regions.update(state["outage_regions"])
+            self._queue = [replace(d, due=now + d.due) for d in state["queue"]]
+            heapq.heapify(self._queue)
+            self._held = [replace(d, due=now) for d in state["held"]]
+            self._sequence = itertools.count(state["next_sequence"])
+            self._last_timestamp = max(self._last_timestamp, state["last_timestamp"])
+            self.delivered = state["delivered"]
+            self._wakeup.notify()
 
     def start(self) -> None:
         if self._thread is None:
