@@ -7,7 +7,10 @@
 
 Both mix reads (``GetItem``) and writes (``PutItem``) at ``read_ratio``, pick keys uniformly or from a
 zipfian distribution, stop after ``duration_s`` or ``operations``, and drop the first ``warmup_s``
-(connection set-up, caches) from the figures. Latencies go into HDR histograms (microseconds, 3
+(connection set-up, caches) from the figures. Every run is also bounded by the wall clock: workers
+issue nothing after warm-up + duration, even when an open-loop schedule is behind (a rate the machine
+cannot reach); the operations that were due but not sent are reported (``not_sent``), and calls still
+unanswered ``IN_FLIGHT_GRACE_S`` after the end are counted as errors and left behind. Latencies go into HDR histograms (microseconds, 3
 significant digits): memory stays flat whatever the number of operations; per-worker histograms are
 merged at the end. The recipe timed sequential calls including the first connection (defect 18).
 """
@@ -18,6 +21,7 @@ import bisect
 import csv
 import itertools
 import json
+import math
 import random
 import threading
 import time
@@ -26,14 +30,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hdrh.histogram import HdrHistogram
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from globaltables.clients import AwsClients
 from globaltables.parallel import run_together
+from globaltables.params import MAX_DURATION_S, MAX_RATE_PER_S, MAX_WARMUP_S
 
 LOWEST_US, HIGHEST_US, DIGITS = 1, 60_000_000, 3
 PERCENTILES = (50.0, 95.0, 99.0, 99.9)
 OPERATIONS = ("read", "write")
+IN_FLIGHT_GRACE_S = 2.0  # how long the end of a run waits for calls sent before its deadline
+MAX_OPERATIONS = 1_000_000_000
+MAX_KEY_SPACE = 10_000_000
+HORIZON_WITHOUT_DURATION_S = 3600  # per-second counts kept for a run limited by ``operations`` only
 
 
 def new_histogram() -> HdrHistogram:
@@ -41,18 +50,20 @@ def new_histogram() -> HdrHistogram:
 
 
 class LoadSpec(BaseModel):
-    """What load to apply in each region."""
+    """What load to apply in each region (finite, bounded numbers only: it is also built by hand)."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     mode: Literal["closed", "open"] = "closed"
     workers: int = Field(8, ge=1, le=256)
-    rate_per_s: float = Field(100.0, gt=0, description="open loop: operations per second per region")
+    rate_per_s: float = Field(100.0, gt=0, le=MAX_RATE_PER_S, description="open loop: operations per second per region")
     read_ratio: float = Field(0.8, ge=0, le=1)
     key_distribution: Literal["uniform", "zipfian"] = "uniform"
-    zipf_s: float = Field(0.99, gt=0)
-    key_space: int = Field(1000, ge=1)
-    duration_s: float | None = Field(10.0, gt=0)
-    operations: int | None = Field(None, ge=1)
-    warmup_s: float = Field(1.0, ge=0)
+    zipf_s: float = Field(0.99, gt=0, le=10)
+    key_space: int = Field(1000, ge=1, le=MAX_KEY_SPACE)
+    duration_s: float | None = Field(10.0, gt=0, le=MAX_DURATION_S)
+    operations: int | None = Field(None, ge=1, le=MAX_OPERATIONS)
+    warmup_s: float = Field(1.0, ge=0, le=MAX_WARMUP_S)
     item_bytes: int = Field(100, ge=0, le=350_000)
     seed: int = 7
 
@@ -61,6 +72,33 @@ class LoadSpec(BaseModel):
         if self.duration_s is None and self.operations is None:
             raise ValueError("give duration_s or operations (or both): a load test must stop by itself")
         return self
+
+    def planned_s(self) -> float:
+        """Seconds from the start to the wall-clock end of a region's run (warm-up included): warm-up +
+        duration; an open loop limited by ``operations`` ends with its schedule; never more than warm-up
+        + ``MAX_DURATION_S``."""
+        planned = self.warmup_s + MAX_DURATION_S
+        if self.duration_s is not None:
+            planned = min(planned, self.warmup_s + self.duration_s)
+        if self.mode == "open" and self.operations is not None:
+            planned = min(planned, _offset(self.operations, self.rate_per_s))
+        return planned
+
+
+def _offset(index: int, rate_per_s: float) -> float:
+    """When the open loop's operation ``index`` is due, in seconds from the start (one formula for the
+    workers and for the count of due operations, so that they agree to the operation)."""
+    return index / rate_per_s
+
+
+def _first_due_at_or_after(seconds: float, rate_per_s: float) -> int:
+    """The smallest index whose operation is due at or after ``seconds``."""
+    index = max(0, math.ceil(seconds * rate_per_s))
+    while index > 0 and _offset(index - 1, rate_per_s) >= seconds:
+        index -= 1
+    while _offset(index, rate_per_s) < seconds:
+        index += 1
+    return index
 
 
 class KeyChooser:
@@ -82,12 +120,20 @@ class KeyChooser:
 
 
 class Recorder:
-    """One worker's histograms and per-second counts; merged into a RegionResult at the end."""
+    """One worker's histograms and per-second counts; merged into a RegionResult at the end.
+
+    ``issued`` counts the operations actually sent, ``sent`` those of them after warm-up; ``closed``
+    (under ``lock``) tells a worker whose call outlived the run that its figures are already summed."""
 
     def __init__(self, seconds: int):
         self.histograms = {op: new_histogram() for op in OPERATIONS}
         self.per_second = {op: [0] * seconds for op in OPERATIONS}
         self.errors = {op: 0 for op in OPERATIONS}
+        self.issued = 0
+        self.sent = 0
+        self.lock = threading.Lock()
+        self.closed = False
+        self.in_flight: str | None = None  # the measured operation awaiting its answer, if any
 
     def record(self, operation: str, latency_s: float, second: int) -> None:
         self.histograms[operation].record_value(max(LOWEST_US, min(HIGHEST_US, int(latency_s * 1e6))))
@@ -110,6 +156,9 @@ class RegionResult(BaseModel):
     spec: LoadSpec
     measured_s: float
     operations: list[OperationStats]
+    # Operations that were due (open loop: scheduled after warm-up; closed loop without a duration: of
+    # the ``operations`` limit) but not sent before the wall-clock end: the machine could not keep up.
+    not_sent: int = 0
     per_second: dict[str, list[int]]
     cdf: dict[str, list[tuple[float, float]]]  # operation -> (percentile, ms)
 
@@ -117,7 +166,9 @@ class RegionResult(BaseModel):
         return next(o for o in self.operations if o.operation == operation)
 
 
-def _summarise(region: str, spec: LoadSpec, recorders: list[Recorder], measured_s: float) -> RegionResult:
+def _summarise(
+    region: str, spec: LoadSpec, recorders: list[Recorder], measured_s: float, not_sent: int = 0
+) -> RegionResult:
     operations, cdf, per_second = [], {}, {}
     for op in OPERATIONS:
         merged = new_histogram()
@@ -141,7 +192,13 @@ def _summarise(region: str, spec: LoadSpec, recorders: list[Recorder], measured_
         cdf[op] = [(p, round(merged.get_value_at_percentile(p) / 1000, 3)) for p in points] if count else []
         per_second[op] = [sum(r.per_second[op][i] for r in recorders) for i in range(len(recorders[0].per_second[op]))]
     return RegionResult(
-        region=region, spec=spec, measured_s=round(measured_s, 3), operations=operations, per_second=per_second, cdf=cdf
+        region=region,
+        spec=spec,
+        measured_s=round(measured_s, 3),
+        operations=operations,
+        not_sent=not_sent,
+        per_second=per_second,
+        cdf=cdf,
     )
 
 
@@ -163,15 +220,18 @@ def _operation_factory(
 
 
 def run_region(client: Any, region: str, table_name: str, spec: LoadSpec) -> RegionResult:
-    """Apply ``spec`` against one region's replica through ``client``; returns merged figures."""
-    horizon = int((spec.duration_s or 3600) + spec.warmup_s) + 2
+    """Apply ``spec`` against one region's replica through ``client``; returns merged figures.
+
+    Ends at ``spec.planned_s()`` by the wall clock (plus ``IN_FLIGHT_GRACE_S`` for calls already sent),
+    whatever the mode and however far behind an open-loop schedule is."""
+    horizon = int(spec.warmup_s + (spec.duration_s or HORIZON_WITHOUT_DURATION_S)) + 2
     recorders = [Recorder(horizon) for _ in range(spec.workers)]
     counter = itertools.count()
     stop = threading.Event()
+    planned_s = spec.planned_s()
     started = time.perf_counter()
     measure_from = started + spec.warmup_s
-    deadline = started + spec.warmup_s + spec.duration_s if spec.duration_s else None
-    interval = 1.0 / spec.rate_per_s
+    deadline = started + planned_s
 
     def worker(number: int) -> None:
         rng = random.Random(spec.seed * 1000 + number)
@@ -182,23 +242,42 @@ def run_region(client: Any, region: str, table_name: str, spec: LoadSpec) -> Reg
             if spec.operations is not None and index >= spec.operations:
                 return
             if spec.mode == "open":
-                intended = started + index * interval
+                offset = _offset(index, spec.rate_per_s)
+                if offset >= planned_s:
+                    stop.set()
+                    return
+                intended = started + offset
                 wait = intended - time.perf_counter()
                 if wait > 0:
-                    time.sleep(wait)
+                    time.sleep(wait)  # due before the deadline: an on-time operation is sent
+                elif time.perf_counter() >= deadline:
+                    stop.set()  # behind schedule at the deadline: the rest is counted as not sent
+                    return
+                measured = offset >= spec.warmup_s
             else:
                 intended = time.perf_counter()
-            if deadline is not None and intended >= deadline:
-                stop.set()
-                return
+                if intended >= deadline:
+                    stop.set()
+                    return
+                measured = intended - started >= spec.warmup_s
             operation, call = next_operation()
+            with recorder.lock:
+                recorder.issued += 1
+                if measured:
+                    recorder.sent += 1
+                    recorder.in_flight = operation
             try:
                 call()
                 failed = False
             except Exception:  # counted, not raised: one throttled call must not end the test
                 failed = True
             done = time.perf_counter()
-            if intended >= measure_from:
+            if not measured:
+                continue
+            with recorder.lock:
+                if recorder.closed:  # answered after the run ended: already counted as an error
+                    return
+                recorder.in_flight = None
                 if failed:
                     recorder.errors[operation] += 1
                 else:
@@ -208,9 +287,29 @@ def run_region(client: Any, region: str, table_name: str, spec: LoadSpec) -> Reg
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
-    measured = max(0.0, min(time.perf_counter(), deadline or float("inf")) - measure_from)
-    return _summarise(region, spec, recorders, measured)
+        thread.join(timeout=max(0.0, deadline + IN_FLIGHT_GRACE_S - time.perf_counter()))
+    stop.set()
+    for recorder in recorders:  # a call still unanswered now is an error; its thread is left behind
+        with recorder.lock:
+            recorder.closed = True
+            if recorder.in_flight is not None:
+                recorder.errors[recorder.in_flight] += 1
+    if spec.mode == "open":  # scheduled after warm-up, not sent
+        not_sent = _due_after_warmup(spec, planned_s) - sum(recorder.sent for recorder in recorders)
+    elif spec.duration_s is None and spec.operations is not None:  # asked for, not sent before the cap
+        not_sent = spec.operations - sum(recorder.issued for recorder in recorders)
+    else:  # a closed loop with a duration promises no count
+        not_sent = 0
+    measured_s = max(0.0, min(time.perf_counter(), deadline) - measure_from)
+    return _summarise(region, spec, recorders, measured_s, not_sent=max(0, not_sent))
+
+
+def _due_after_warmup(spec: LoadSpec, planned_s: float) -> int:
+    """How many operations an open loop schedules from the end of warm-up to ``planned_s``."""
+    limit = spec.operations if spec.operations is not None else math.inf
+    first = min(_first_due_at_or_after(spec.warmup_s, spec.rate_per_s), limit)
+    end = min(_first_due_at_or_after(planned_s, spec.rate_per_s), limit)
+    return int(max(0, end - first))
 
 
 def run_load(clients: AwsClients, regions: list[str], table_name: str, spec: LoadSpec) -> list[RegionResult]:
@@ -236,6 +335,8 @@ def prefill(clients: AwsClients, region: str, table_name: str, spec: LoadSpec) -
 
 
 def summary_rows(results: list[RegionResult]) -> list[dict[str, Any]]:
+    """One row per region and operation; a region that could not send its whole load gets one more row,
+    operation ``not sent``, counting the operations that were due but never sent."""
     rows = []
     for result in results:
         for stats in result.operations:
@@ -250,6 +351,9 @@ def summary_rows(results: list[RegionResult]) -> list[dict[str, Any]]:
                     "max": stats.max_ms,
                 }
             )
+        if result.not_sent:
+            blank = dict.fromkeys(rows[-1]) if rows else {}
+            rows.append({**blank, "region": result.region, "operation": "not sent", "count": result.not_sent})
     return rows
 
 

@@ -119,3 +119,196 @@ def test_shipped_parameter_files_are_valid_or_refused_for_the_right_reason():
     with pytest.raises(ParameterError, match="confirm_costs"):
         load_params(PROJECT_DIR / "params" / "aws.example.yaml")
     assert load_params(PROJECT_DIR / "params" / "aws.example.yaml", {"confirm_costs": True}).target == "aws"
+
+
+# ----- strict types: YAML true is not 1, "5" is not 5 -------------------------------------------------
+
+
+def _problem(values):
+    with pytest.raises(ParameterError) as caught:
+        validate_params(values)
+    (problem,) = caught.value.problems
+    assert "\n" not in str(problem)
+    return problem
+
+
+def test_boolean_is_not_a_count():
+    _, value = parse_override("item_count=true")
+    problem = _problem({"item_count": value})
+    assert str(problem) == (
+        "parameter 'item_count' = True: a whole number from 1 to 10000000; true/false is not a number"
+    )
+
+
+def test_quoted_number_is_text_not_a_count():
+    _, value = parse_override('item_count="5"')
+    assert value == "5"
+    problem = _problem({"item_count": value})
+    assert problem.key == "item_count" and "a whole number from 1 to 10000000" in problem.allowed
+    assert "without quotes" in problem.allowed
+
+
+def test_decimal_point_makes_a_number_that_is_not_a_count():
+    assert "without a decimal point" in _problem({"writer_threads": 4.0}).allowed
+
+
+@pytest.mark.parametrize("value", [True, False, "100"])
+def test_boolean_or_text_is_not_a_rate(value):
+    problem = _problem({"load_rate_per_s": value})
+    assert problem.allowed.startswith("a number above 0 and at most 100000; ")
+
+
+def test_a_whole_number_is_a_rate():
+    params = validate_params(load_rate_per_s=100, load_duration_s=5, conflict_delays_ms=[0, 400])
+    assert params.load_rate_per_s == 100.0 and isinstance(params.load_rate_per_s, float)
+    assert params.conflict_delays_ms == [0.0, 400.0]
+
+
+@pytest.mark.parametrize("key", ["confirm_costs", "confirm_cleanup"])
+@pytest.mark.parametrize("value", ["yes", "true", 1, 0])
+def test_a_switch_takes_only_true_or_false(key, value):
+    assert _problem({key: value}).allowed.startswith("true or false; ")
+    assert getattr(validate_params({key: True}), key) is True
+
+
+@pytest.mark.parametrize(
+    ("values", "words"),
+    [
+        ({"conflict_delays_ms": [0, True]}, "item 2 (True) is refused: true/false is not a number"),
+        ({"conflict_delays_ms": ["400"]}, "item 1 ('400') is refused: text is not a number"),
+        ({"conflict_delays_ms": 400}, "write a list in brackets"),
+        ({"regions": ["us-east-1", 2]}, "item 2 (2) is refused: YAML reads that as a number; quote it"),
+        ({"regions": "us-east-1"}, "write a list in brackets"),
+    ],
+)
+def test_list_items_have_the_right_type(values, words):
+    (key,) = values
+    problem = _problem(values)
+    assert problem.key == key and words in problem.allowed
+
+
+# ----- finite numbers with upper bounds ---------------------------------------------------------------
+
+FLOAT_KEYS = [name for name, field in Params.model_fields.items() if field.annotation is float]
+INT_KEYS = [name for name, field in Params.model_fields.items() if field.annotation is int]
+
+
+@pytest.mark.parametrize("key", FLOAT_KEYS)
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_non_finite_number_is_refused(key, value):
+    problem = _problem({key: value})
+    assert problem.key == key and "it must be finite" in problem.allowed
+
+
+def test_yaml_infinity_is_refused_as_a_timeout():
+    _, value = parse_override("wait_timeout_s=.inf")
+    assert "finite" in _problem({"wait_timeout_s": value}).allowed
+
+
+def _upper_bound(key):
+    return next(m.le for m in Params.model_fields[key].metadata if getattr(m, "le", None) is not None)
+
+
+@pytest.mark.parametrize("key", FLOAT_KEYS + INT_KEYS)
+def test_every_number_has_an_upper_bound_stated_in_its_description(key):
+    bound = _upper_bound(key)
+    written = str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+    assert written in Params.model_fields[key].description
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("load_rate_per_s", 100_001, "a number above 0 and at most 100000"),
+        ("wait_timeout_s", 86_401, "a number above 0 and at most 86400"),
+        ("replication_alarm_ms", 3_600_001, "a number above 0 and at most 3600000"),
+        ("throttle_alarm_events", 1_000_001, "a whole number from 0 to 1000000"),
+        ("data_seed", 2**32, "a whole number from 0 to 4294967295"),
+        ("data_seed", -1, "a whole number from 0 to 4294967295"),
+    ],
+)
+def test_an_absurd_number_is_refused_naming_the_range(key, value, allowed):
+    assert _problem({key: value}).allowed == allowed
+
+
+def test_the_bounds_themselves_are_accepted():
+    params = validate_params(
+        load_rate_per_s=100_000,
+        wait_timeout_s=86_400,
+        replication_alarm_ms=3_600_000,
+        throttle_alarm_events=1_000_000,
+        data_seed=2**32 - 1,
+        conflict_delays_ms=[0] * 9 + [60_000],
+    )
+    assert params.data_seed == 4294967295 and params.conflict_delays_ms[-1] == 60_000
+
+
+@pytest.mark.parametrize(
+    ("delays", "words"),
+    [
+        ([-400], "item 1 (-400) is out of range"),
+        ([], "got 0"),
+        ([0] * 11, "got 11"),
+        ([0, 60_001], "item 2 (60001) is out of range"),
+        ([0, float("inf")], "must be finite"),
+    ],
+)
+def test_conflict_delays_are_one_to_ten_finite_delays_of_at_most_a_minute(delays, words):
+    problem = _problem({"conflict_delays_ms": delays})
+    assert problem.key == "conflict_delays_ms"
+    assert problem.allowed.startswith("a list of 1 to 10 values, each a number from 0 to 60000; ")
+    assert words in problem.allowed
+
+
+# ----- files and overrides that cannot be read ----------------------------------------------------------
+
+
+def _one_line_about(option, caught):
+    (problem,) = caught.value.problems
+    assert problem.key == option and "\n" not in problem.allowed
+    assert "Traceback" not in str(caught.value)
+    return problem.allowed
+
+
+def test_params_naming_a_directory_is_refused_in_one_line(tmp_path):
+    with pytest.raises(ParameterError) as caught:
+        load_params(tmp_path)
+    assert "is a directory; give a YAML file" in _one_line_about("--params", caught)
+
+
+def test_unreadable_params_file_is_refused_in_one_line(tmp_path, monkeypatch):
+    path = tmp_path / "p.yaml"
+    path.write_text("target: local\n")
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(type(path), "read_text", denied)
+    with pytest.raises(ParameterError) as caught:
+        load_params(path)
+    assert "permission denied; make the file readable" in _one_line_about("--params", caught)
+
+
+def test_params_file_that_is_not_utf8_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_bytes(b"target: \xff\xfe local\n")
+    with pytest.raises(ParameterError) as caught:
+        load_params(path)
+    assert "not UTF-8 text" in _one_line_about("--params", caught)
+
+
+def test_invalid_yaml_in_params_file_is_reported_in_one_line_with_its_place(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("regions: [us-east-1\n")
+    with pytest.raises(ParameterError) as caught:
+        load_params(path)
+    assert "not valid YAML" in _one_line_about("--params", caught)
+    assert "line 2, column 1" in str(caught.value)
+
+
+def test_unclosed_list_in_override_is_refused_naming_the_option():
+    with pytest.raises(ParameterError) as caught:
+        parse_override("regions=[us-east-1")
+    allowed = _one_line_about("-p regions", caught)
+    assert "not valid YAML" in allowed and "e.g. -p regions=[us-east-1,eu-west-1]" in allowed
+    assert "parameter '-p regions' = '[us-east-1'" in str(caught.value)

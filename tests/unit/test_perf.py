@@ -8,7 +8,19 @@ import tracemalloc
 from collections import Counter
 
 import pytest
-from globaltables.perf import KeyChooser, LoadSpec, Recorder, _summarise, prefill, run_load, run_region, save_results
+from globaltables.perf import (
+    IN_FLIGHT_GRACE_S,
+    KeyChooser,
+    LoadSpec,
+    Recorder,
+    _summarise,
+    prefill,
+    run_load,
+    run_region,
+    save_results,
+    summary_rows,
+)
+from pydantic import ValidationError
 
 
 def test_percentiles_match_a_known_distribution():
@@ -126,3 +138,72 @@ def test_load_in_every_region_against_the_embedded_aws(clients, tmp_path):
         assert result.cdf["read"][-1][0] == 100.0
     json_path, csv_path = save_results(results, tmp_path)
     assert json_path.exists() and csv_path.read_text().startswith("region,operation,count")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"rate_per_s": float("inf")},
+        {"rate_per_s": float("nan")},
+        {"rate_per_s": 1e6},
+        {"duration_s": float("inf")},
+        {"duration_s": 1e9},
+        {"warmup_s": float("nan")},
+        {"warmup_s": 1e6},
+        {"zipf_s": float("inf")},
+        {"read_ratio": float("nan")},
+        {"key_space": 10**9},
+        {"operations": 10**12},
+    ],
+)
+def test_spec_refuses_non_finite_and_absurd_values(values):
+    with pytest.raises(ValidationError) as caught:
+        LoadSpec(**values)
+    assert {error["loc"][0] for error in caught.value.errors()} == set(values)
+
+
+def test_open_loop_beyond_the_embedded_aws_ends_on_time_and_reports_what_it_did_not_send(clients):
+    from tests.unit.local.helpers import create_table
+
+    ddb = clients.client("dynamodb", "us-east-1")
+    name = create_table(ddb)
+    spec = LoadSpec(mode="open", workers=4, rate_per_s=1e5, duration_s=0.5, warmup_s=0.2, key_space=10)
+    began = time.perf_counter()
+    result = run_region(ddb, "us-east-1", name, spec)
+    took = time.perf_counter() - began
+    assert took < spec.warmup_s + spec.duration_s + 5
+    sent = result.stats("read").count + result.stats("write").count + result.stats("read").errors
+    sent += result.stats("write").errors
+    # 50,000 operations were due after warm-up; the embedded AWS answers a few hundred a second.
+    assert result.not_sent > 0 and sent + result.not_sent == 50_000
+    (row,) = [r for r in summary_rows([result]) if r["operation"] == "not sent"]
+    assert row["count"] == result.not_sent and row["region"] == "us-east-1"
+
+
+def test_a_reachable_rate_reports_nothing_unsent():
+    spec = LoadSpec(mode="open", workers=2, rate_per_s=20, duration_s=1, warmup_s=0.2, read_ratio=1.0)
+    result = run_region(StallingClient(stall_s=0.001), "r", "t", spec)
+    assert result.not_sent == 0 and result.stats("read").count == 20
+    assert [r["operation"] for r in summary_rows([result])] == ["read", "write"]
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_a_call_stuck_past_the_end_does_not_hold_the_run_and_counts_as_an_error(mode):
+    spec = LoadSpec(mode=mode, workers=1, rate_per_s=100, duration_s=0.5, warmup_s=0, read_ratio=1.0)
+    client = StallingClient(stall_s=30)
+    client.calls = 48  # the second call stalls
+    began = time.perf_counter()
+    reads = run_region(client, "r", "t", spec).stats("read")
+    assert time.perf_counter() - began < spec.duration_s + IN_FLIGHT_GRACE_S + 1
+    assert reads.errors == 1 and reads.count == 1
+
+
+def test_closed_loop_limited_by_operations_is_bounded_by_the_wall_clock(monkeypatch):
+    import globaltables.perf as perf
+
+    monkeypatch.setattr(perf, "MAX_DURATION_S", 0.3)
+    spec = LoadSpec(workers=1, duration_s=None, operations=10_000, warmup_s=0, read_ratio=1.0)
+    began = time.perf_counter()
+    result = run_region(StallingClient(stall_s=0.001), "r", "t", spec)
+    assert time.perf_counter() - began < 0.3 + IN_FLIGHT_GRACE_S
+    assert 0 < result.not_sent < 10_000 and result.stats("read").count + result.not_sent == 10_000
