@@ -17,7 +17,7 @@ $(INSTALLED): pyproject.toml
 	@touch $(INSTALLED)
 
 run: setup
-	$(PY) -m globaltables run --params params/local.yaml $(ARGS)
+	$(PY) -m globaltables run $(ARGS)
 
 test: setup lint browser
 	$(PY) -m pytest $(ARGS)

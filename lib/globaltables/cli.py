@@ -6,25 +6,44 @@ import argparse
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
+from typing import NoReturn
 
 from globaltables.batch import (
     NOTEBOOKS_DIR,
     PROJECT_DIR,
     list_notebooks,
+    notebook_parameters,
     run_notebooks,
     select_notebooks,
     summary_lines,
 )
+from globaltables.endpoint import endpoint_answers
 from globaltables.names import new_run_id
-from globaltables.params import ParameterError, load_params, parse_override
-from globaltables.state import LATEST_NAME, default_outputs_dir
+from globaltables.params import ParameterError, ParameterProblem, Params, load_params, parse_override, validate_params
+from globaltables.state import (
+    EMBEDDED_STATE_NAME,
+    LATEST_NAME,
+    RunInUse,
+    RunLock,
+    RunNotFound,
+    RunState,
+    check_resumable_changes,
+    check_run_folder,
+    default_outputs_dir,
+)
+from globaltables.stopping import StopRequest
 
-EXIT_FAILED, EXIT_USAGE = 1, 2
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+DEFAULT_PARAMS = PROJECT_DIR / "params" / "local.yaml"
 
 
 def _params_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", default=str(PROJECT_DIR / "params" / "local.yaml"), help="YAML parameter file")
+    parser.add_argument(
+        "--params",
+        help="YAML parameter file (default: params/local.yaml for a new run; a resumed run keeps its recorded values)",
+    )
     parser.add_argument(
         "-p",
         "--parameter",
@@ -41,8 +60,17 @@ def add_replication_arguments(parser: argparse.ArgumentParser) -> None:
     add(parser)
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """Bad arguments: one ``error:`` line on stderr and exit 2 (subcommands inherit this class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m globaltables", description=__doc__)
+    from globaltables.local.server import port_number
+
+    parser = _OneLineErrors(prog="python -m globaltables", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the notebooks with papermill into outputs/<run-id>/")
@@ -55,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--notebooks", default=str(NOTEBOOKS_DIR), help="folder of the notebooks")
 
     local = commands.add_parser("local", help="run the embedded AWS in the foreground on 127.0.0.1")
-    local.add_argument("--port", type=int, default=0, help="port (default: any free one)")
+    local.add_argument("--port", type=port_number, default=None, help="port, 1 to 65535 (default: any free one)")
     local.add_argument("--verbose", action="store_true", help="log every request")
     add_replication_arguments(local)
 
@@ -72,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     clean.add_argument("--outputs", help=f"folder of runs (default: {default_outputs_dir()})")
 
     lab = commands.add_parser("lab", help="start the embedded AWS and JupyterLab on 127.0.0.1")
-    lab.add_argument("--port", type=int, default=8888, help="JupyterLab's port")
+    lab.add_argument(
+        "--port", type=port_number, default=8888, help="JupyterLab's port, 1 to 65535 (taken: the next free one)"
+    )
     lab.add_argument("--no-browser", action="store_true", help="do not open a browser")
     return parser
 
@@ -88,26 +118,128 @@ def _resolve_run_id(requested: str | None, from_params: str | None, start_from: 
     return new_run_id()
 
 
-def command_run(args: argparse.Namespace) -> int:
+def _run_parameters(
+    args: argparse.Namespace, outputs: Path, notebooks: list[Path], first: Path
+) -> tuple[Params, RunState | None]:
+    """The parameters of this invocation, and the run it continues (None for a new run).
+
+    A new run takes ``--params`` (default params/local.yaml) and ``-p``. A run that already has a
+    manifest continues with the values it recorded, then ``--params`` if given, then ``-p``: a resume
+    does not silently fall back to other defaults. Raises ParameterError (nothing started yet).
+    """
+    overrides = dict(parse_override(text) for text in args.parameter)
+    if args.run_id:
+        overrides["run_id"] = args.run_id
+    given = load_params(args.params or DEFAULT_PARAMS, overrides)
+    run_id = _resolve_run_id(args.run_id, given.run_id, args.start_from, outputs)
+    check_run_folder(outputs, run_id)
     try:
-        overrides = dict(parse_override(text) for text in args.parameter)
-        if args.run_id:
-            overrides["run_id"] = args.run_id
-        params = load_params(args.params, overrides)
-        notebooks = select_notebooks(
-            list_notebooks(Path(args.notebooks)),
-            only=args.only.split(",") if args.only else None,
-            start_from=args.start_from,
+        earlier = RunState.open(run_id, outputs)
+    except RunNotFound:
+        earlier = None
+    if earlier is None:
+        if notebooks[0] != first:
+            raise ParameterError(
+                [
+                    ParameterProblem(
+                        key="--from" if args.start_from else "--only",
+                        value=notebooks[0].stem,
+                        allowed=f"run {run_id!r} has no manifest in {outputs}: there is nothing to resume. "
+                        f"Start the run with {first.stem} (python -m globaltables run), or name an earlier "
+                        "run with --run-id",
+                    )
+                ]
+            )
+        return given.model_copy(update={"run_id": run_id}), None
+    values = earlier.params.model_dump()
+    if args.params:
+        values |= load_params(args.params).model_dump(exclude_unset=True)
+    values |= overrides | {"run_id": run_id}
+    params = validate_params(values, source=f"run {run_id}")
+    reaching: set[str] = set().union(*(notebook_parameters(nb, params.model_dump()) for nb in notebooks))
+    check_resumable_changes(earlier, params, reaching)
+    return params, earlier
+
+
+def _command_options(args: argparse.Namespace, endpoint_url: str | None) -> str:
+    """Options the printed cleanup and resume commands need to find this run and its AWS again."""
+    options = f" --outputs {args.outputs}" if args.outputs else ""
+    return options + (f" -p endpoint_url={endpoint_url}" if endpoint_url else "")
+
+
+def _print_what_exists(outputs: Path, run_id: str, saved_state: Path | None) -> None:
+    try:
+        resources = RunState.open(run_id, outputs).resources()
+    except RunNotFound:
+        print("Nothing was recorded: the run stopped before its manifest was written.")
+        return
+    if not resources:
+        print("The run's manifest records no resources: nothing exists.")
+        return
+    by_kind = Counter(f"{r.kind} ({r.region})" for r in resources)
+    print(f"What exists now ({len(resources)} resources recorded in {outputs / run_id / 'state.json'}):")
+    for kind, count in sorted(by_kind.items()):
+        print(f"  {count} × {kind}")
+    if saved_state is not None:
+        print(
+            f"They live in the embedded AWS's saved state, {saved_state}: resume or clean up with the commands above."
         )
-    except ParameterError as error:
+
+
+class EmbeddedAWSUnavailable(RuntimeError):
+    """The run's resources live in an embedded AWS that cannot be reached or restored."""
+
+
+def command_run(args: argparse.Namespace) -> int:
+    outputs = Path(args.outputs) if args.outputs else default_outputs_dir()
+    try:
+        available = list_notebooks(Path(args.notebooks))
+        if not available:
+            raise ParameterError(
+                [ParameterProblem(key="--notebooks", value=args.notebooks, allowed="no NN_name.ipynb notebooks there")]
+            )
+        only = args.only.split(",") if args.only else None
+        notebooks = select_notebooks(available, only=only, start_from=args.start_from)
+        params, earlier = _run_parameters(args, outputs, notebooks, available[0])
+        lock = RunLock(outputs / params.run_id).acquire()
+    except (ParameterError, RunInUse) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    if not notebooks:
-        print(f"error: no notebooks found in {args.notebooks}", file=sys.stderr)
+    try:
+        with StopRequest().installed() as stop:
+            return _run_with_target(args, params, earlier, notebooks, outputs, stop)
+    except EmbeddedAWSUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    outputs = Path(args.outputs) if args.outputs else default_outputs_dir()
-    run_id = _resolve_run_id(args.run_id, params.run_id, args.start_from, outputs)
-    params = params.model_copy(update={"run_id": run_id})
+    finally:
+        lock.release()
+
+
+def _run_with_target(args, params: Params, earlier: RunState | None, notebooks, outputs: Path, stop) -> int:
+    run_id = params.run_id
+    saved_state = outputs / run_id / EMBEDDED_STATE_NAME
+    server = None
+    endpoint = params.endpoint_url
+    if params.target == "local" and not endpoint:
+        from globaltables.local import EmbeddedAWS
+
+        restore = saved_state if saved_state.exists() else None
+        if earlier is not None and earlier.resources() and restore is None:
+            raise EmbeddedAWSUnavailable(
+                f"run {run_id!r} made {len(earlier.resources())} resources in an embedded AWS that stopped "
+                f"without saving its state ({saved_state} is missing), so there is nothing to resume on: "
+                "start a new run (those resources went with that embedded AWS)"
+            )
+        server = EmbeddedAWS(restore_from=restore)
+        endpoint = server.start()
+        print(f"Embedded AWS on {endpoint}" + (f", restored from {restore}" if restore else ""), flush=True)
+    else:
+        if endpoint and not endpoint_answers(endpoint):
+            raise EmbeddedAWSUnavailable(
+                f"no embedded AWS answers at {endpoint} (endpoint_url of run {run_id!r}): start it again, "
+                "or pass -p endpoint_url=URL of the one that holds the run's resources"
+            )
+        print(f"Target: {params.target}" + (f" at {endpoint}" if endpoint else ""), flush=True)
 
     def show(event: str, entry) -> None:
         if event == "start":
@@ -116,23 +248,34 @@ def command_run(args: argparse.Namespace) -> int:
             mark = "✔" if entry.status == "ok" else "✘"
             print(f"{mark} {entry.name} {entry.status} in {entry.seconds:.1f}s", flush=True)
 
-    server = None
-    endpoint = params.endpoint_url
-    if params.target == "local" and not endpoint:
-        from globaltables.local import EmbeddedAWS
+    def save_state(_entry=None) -> None:
+        # After every notebook: a run killed later still resumes from the last notebook's end.
+        if server is not None:
+            server.admin.save_state(saved_state)
 
-        server = EmbeddedAWS()
-        endpoint = server.start()
-        print(f"Embedded AWS on {endpoint}", flush=True)
-    else:
-        print(f"Target: {params.target}" + (f" at {endpoint}" if endpoint else ""), flush=True)
+    if earlier is not None:
+        earlier.update_params(params)
     try:
-        result = run_notebooks(params, run_id, outputs, notebooks, endpoint=endpoint, on_event=show)
+        result = run_notebooks(
+            params,
+            run_id,
+            outputs,
+            notebooks,
+            endpoint=endpoint,
+            on_event=show,
+            stop_request=stop,
+            after_notebook=save_state,
+        )
     finally:
         if server:
+            save_state()
             server.stop()
+    options = _command_options(args, params.endpoint_url)
     print()
-    print("\n".join(summary_lines(result)))
+    print("\n".join(summary_lines(result, command_options=options)))
+    if result.interrupted:
+        _print_what_exists(outputs, run_id, saved_state if server else None)
+        return EXIT_INTERRUPTED
     return 0 if result.ok else EXIT_FAILED
 
 
@@ -146,39 +289,15 @@ def command_cleanup(args: argparse.Namespace) -> int:
     from globaltables import cleanup
     from globaltables.clients import AwsClients
     from globaltables.endpoint import EndpointNotFound
-    from globaltables.state import RunNotFound, RunState
 
+    if args.run_id:
+        return _cleanup_run(args)
     try:
-        overrides = dict(parse_override(text) for text in args.parameter)
-        if args.run_id:
-            run = RunState.open(args.run_id, args.outputs)
-            params = run.params.with_overrides(**overrides) if overrides else run.params
-        else:
-            params = load_params(args.params, overrides)
+        params = load_params(args.params or DEFAULT_PARAMS, dict(parse_override(text) for text in args.parameter))
         clients = AwsClients.for_params(params)
-    except (ParameterError, RunNotFound) as error:
+    except (ParameterError, EndpointNotFound) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except EndpointNotFound as error:
-        print(
-            f"error: {error}\nThe embedded AWS holds a run's resources only while it runs: a run made by a "
-            "stopped embedded AWS left nothing behind.",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    if args.run_id:
-        run.manifest.params = params
-        print(f"Cleanup of run {run.run_id} ({params.target}): {len(run.resources())} resources in the manifest")
-        try:
-            cleanup.run_cleanup(clients, run, on_step=_print_steps)
-        except cleanup.CleanupIncomplete as error:
-            print(f"error: {error}", file=sys.stderr)
-            return EXIT_FAILED
-        left = [row for row in cleanup.verification_rows(clients, run) if row["still there"] != "nothing"]
-        for row in left:
-            print(f"  still there: {row['region']} {row['service']}: {row['still there']}")
-        print("Nothing left." if not left else f"{len(left)} services still hold resources of this run.")
-        return 0 if not left else EXIT_FAILED
     found = cleanup.orphans(clients, params.regions)
     if not found:
         print(f"No resource tagged by this runbook in {', '.join(params.regions)}.")
@@ -202,24 +321,133 @@ def command_cleanup(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else 0
 
 
-def command_local(args: argparse.Namespace) -> int:
-    from globaltables.local.server import serve, settings_from
+def _cleanup_run(args: argparse.Namespace) -> int:
+    """``cleanup --run-id``: remove what the run's manifest records, on the AWS that holds it.
 
-    serve(args.port, announce_endpoint=True, banner=True, verbose=args.verbose, settings=settings_from(args))
+    A run whose embedded AWS was started by the batch run itself lives on in its saved state: an
+    embedded AWS is restored from it for the cleanup, and saves the state again afterwards.
+    """
+    from globaltables import cleanup
+    from globaltables.clients import AwsClients
+    from globaltables.endpoint import EndpointNotFound
+
+    outputs = Path(args.outputs) if args.outputs else default_outputs_dir()
+    try:
+        overrides = dict(parse_override(text) for text in args.parameter)
+        check_run_folder(outputs, args.run_id)
+        lock = RunLock(outputs / args.run_id, "a cleanup").acquire()
+    except (ParameterError, RunInUse) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    server = None
+    try:
+        run = RunState.open(args.run_id, outputs)
+        params = run.params.with_overrides(**overrides) if overrides else run.params
+        saved_state = run.folder / EMBEDDED_STATE_NAME
+        if params.target == "local" and not params.endpoint_url and saved_state.exists():
+            from globaltables.local import EmbeddedAWS
+
+            server = EmbeddedAWS(restore_from=saved_state)
+            clients = AwsClients("local", server.start())
+            print(f"Embedded AWS restored from {saved_state} on {server.endpoint}")
+        else:
+            clients = AwsClients.for_params(params)
+        run.manifest.params = params
+        print(f"Cleanup of run {run.run_id} ({params.target}): {len(run.resources())} resources in the manifest")
+        try:
+            cleanup.run_cleanup(clients, run, on_step=_print_steps)
+        except cleanup.CleanupIncomplete as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        left = [row for row in cleanup.verification_rows(clients, run) if row["still there"] != "nothing"]
+        for row in left:
+            print(f"  still there: {row['region']} {row['service']}: {row['still there']}")
+        print("Nothing left." if not left else f"{len(left)} services still hold resources of this run.")
+        return 0 if not left else EXIT_FAILED
+    except (ParameterError, RunNotFound) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except EndpointNotFound as error:
+        print(
+            f"error: {error}\nThe embedded AWS holds a run's resources only while it runs: a run made by a "
+            "stopped embedded AWS that saved no state left nothing behind.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    finally:
+        if server is not None:
+            server.admin.save_state(saved_state)
+            server.stop()
+        lock.release()
+
+
+def command_local(args: argparse.Namespace) -> int:
+    from globaltables.local.server import announcement_problem, serve, settings_from
+
+    try:
+        settings = settings_from(args)
+    except ValueError as error:
+        print(f"error: --replication-delay: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    problem = announcement_problem()  # before serving: no half-started server
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    refused = _listen_error(args.port) if args.port else None
+    if refused:  # werkzeug would print two lines of its own and exit 1
+        print(
+            f"error: --port {args.port}: cannot listen on 127.0.0.1:{args.port} ({refused.strerror}); "
+            "choose another port, or leave --port out for any free one",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    serve(args.port or 0, announce_endpoint=True, banner=True, verbose=args.verbose, settings=settings)
     return 0
+
+
+def _listen_error(port: int) -> OSError | None:
+    """Why a server could not listen on 127.0.0.1:``port`` now (in use, not allowed), or None."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug's and JupyterLab's listeners do
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            return error
+    return None
+
+
+def _lab_port(asked: int, tries: int = 50) -> int | None:
+    """``asked`` if JupyterLab can listen there on 127.0.0.1, else the next free port (None: none free)."""
+    return next((port for port in range(asked, min(asked + tries, 65536)) if not _listen_error(port)), None)
 
 
 def command_lab(args: argparse.Namespace) -> int:
     from globaltables.local import EmbeddedAWS
+    from globaltables.local.server import announcement_problem
 
+    problem = announcement_problem()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     with EmbeddedAWS(announce=True) as server:
-        print(f"Embedded AWS on {server.endpoint}; starting JupyterLab on http://127.0.0.1:{args.port}", flush=True)
+        # Chosen here, and JupyterLab told not to move on: the URL printed is the one it serves.
+        port = _lab_port(args.port)
+        if port is None:
+            last = min(args.port + 49, 65535)
+            print(f"error: --port {args.port}: ports {args.port} to {last} are all in use", file=sys.stderr)
+            return EXIT_USAGE
+        if port != args.port:
+            print(f"Port {args.port} is in use; JupyterLab takes {port}, the next free one.", flush=True)
+        print(f"Embedded AWS on {server.endpoint}; starting JupyterLab on http://127.0.0.1:{port}", flush=True)
         command = [
             sys.executable,
             "-m",
             "jupyterlab",
             "--ip=127.0.0.1",
-            f"--port={args.port}",
+            f"--port={port}",
+            "--ServerApp.port_retries=0",
             f"--ServerApp.root_dir={PROJECT_DIR}",
             "--LabApp.default_url=/lab/tree/notebooks/00_setup.ipynb",
         ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.request
 from pathlib import Path
 
 ENDPOINT_ENV = "GLOBALTABLES_ENDPOINT"
@@ -54,3 +55,12 @@ def resolve_endpoint(endpoint_url: str | None = None) -> str:
             "endpoint_url parameter to the URL of one that is."
         )
     return found.rstrip("/")
+
+
+def endpoint_answers(endpoint: str, timeout: float = 2.0) -> bool:
+    """Whether an embedded AWS answers its readiness probe at ``endpoint``."""
+    try:
+        with urllib.request.urlopen(f"{endpoint.rstrip('/')}/_globaltables/health", timeout=timeout) as response:
+            return json.loads(response.read()).get("status") == "ok"
+    except (OSError, ValueError):
+        return False

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import math
 import re
+import typing
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 import boto3
 import yaml
+from annotated_types import Interval
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # DynamoDB table names: 3-255 characters of [a-zA-Z0-9_.-]. The runbook appends "-" and a
@@ -27,6 +30,16 @@ PREFIX_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]+$")
 RUN_ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$")
 MIN_REGIONS, MAX_REGIONS = 2, 6
 DEFAULT_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-1"]
+
+# Upper bounds of the numeric parameters (each is stated in its parameter's description).
+MAX_WAIT_S = 86_400  # one day
+MAX_ALARM_MS = 3_600_000  # one hour
+MAX_THROTTLE_EVENTS = 1_000_000
+MAX_SEED = 2**32 - 1
+MAX_RATE_PER_S = 100_000  # per region; far above what one machine sends (perf.LoadSpec uses it too)
+MAX_DURATION_S = 86_400
+MAX_WARMUP_S = 3_600
+MAX_CONFLICT_DELAYS, MAX_CONFLICT_DELAY_MS = 10, 60_000
 
 
 @cache
@@ -70,7 +83,9 @@ def _is_loopback_host(host: str | None) -> bool:
 class Params(BaseModel):
     """Every parameter the runbook takes, with its default (the defaults run on the embedded AWS)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # strict: YAML `true` is not the count 1 and "5" is not the number 5 (an int is still a float);
+    # allow_inf_nan=False: .inf and .nan are refused wherever a number is (list items included).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True, allow_inf_nan=False)
 
     target: Literal["local", "aws"] = Field(
         "local",
@@ -105,30 +120,53 @@ class Params(BaseModel):
         "write capacity (global tables refuse provisioned writes without it).",
     )
     read_capacity: int = Field(
-        10, ge=1, le=40000, description="`PROVISIONED` only: read capacity units of table and GSI."
+        10, ge=1, le=40000, description="`PROVISIONED` only: read capacity units of table and GSI, 1 to 40000."
     )
     write_capacity: int = Field(
-        10, ge=1, le=40000, description="`PROVISIONED` only: write capacity units, the auto scaling minimum."
+        10,
+        ge=1,
+        le=40000,
+        description="`PROVISIONED` only: write capacity units, the auto scaling minimum, 1 to 40000.",
     )
     max_write_capacity: int = Field(
-        100, ge=1, le=40000, description="`PROVISIONED` only: the auto scaling maximum of write capacity."
+        100,
+        ge=1,
+        le=40000,
+        description="`PROVISIONED` only: the auto scaling maximum of write capacity, 1 to 40000.",
     )
     wait_timeout_s: float = Field(
         1800,
         gt=0,
-        description="How long a step waits for a table or replica to become ACTIVE before it fails with the state it saw.",
+        le=MAX_WAIT_S,
+        description="How long a step waits for a table or replica to become ACTIVE before it fails with the state it saw "
+        f"(seconds, above 0, at most {MAX_WAIT_S}).",
     )
-    item_count: int = Field(300, ge=1, le=10_000_000, description="How many sample items 03_seed_data writes.")
-    data_seed: int = Field(42, description="Seed of the sample data: the same seed writes the same items.")
-    writer_threads: int = Field(8, ge=1, le=64, description="Parallel BatchWriteItem writers in 03_seed_data.")
+    item_count: int = Field(
+        300, ge=1, le=10_000_000, description="How many sample items 03_seed_data writes, 1 to 10000000."
+    )
+    data_seed: int = Field(
+        42,
+        ge=0,
+        le=MAX_SEED,
+        description=f"Seed of the sample data, 0 to {MAX_SEED}: the same seed writes the same items.",
+    )
+    writer_threads: int = Field(8, ge=1, le=64, description="Parallel BatchWriteItem writers in 03_seed_data, 1 to 64.")
     replication_alarm_ms: float = Field(
-        1000, gt=0, description="ReplicationLatency (ms, average over 5 minutes) above which an alarm fires."
+        1000,
+        gt=0,
+        le=MAX_ALARM_MS,
+        description="ReplicationLatency (ms, average over 5 minutes) above which an alarm fires; above 0, "
+        f"at most {MAX_ALARM_MS} (an hour).",
     )
     throttle_alarm_events: int = Field(
-        5, ge=0, description="Read or write throttle events (sum over 5 minutes) above which an alarm fires."
+        5,
+        ge=0,
+        le=MAX_THROTTLE_EVENTS,
+        description="Read or write throttle events (sum over 5 minutes) above which an alarm fires, "
+        f"0 to {MAX_THROTTLE_EVENTS}.",
     )
     canary_rounds: int = Field(
-        5, ge=1, le=1000, description="Canary writes per region in the replication-lag probe of 04."
+        5, ge=1, le=1000, description="Canary writes per region in the replication-lag probe of 04, 1 to 1000."
     )
 
     load_mode: Literal["closed", "open"] = Field(
@@ -136,29 +174,55 @@ class Params(BaseModel):
         description="07: `closed` (workers send back to back) or `open` (a constant rate, latency from the intended send time).",
     )
     load_workers: int = Field(
-        8, ge=1, le=256, description="07: worker threads per region (in open mode, the most operations in flight)."
+        8,
+        ge=1,
+        le=256,
+        description="07: worker threads per region, 1 to 256 (in open mode, the most operations in flight).",
     )
-    load_rate_per_s: float = Field(100, gt=0, description="07, open mode: operations per second per region.")
+    load_rate_per_s: float = Field(
+        100,
+        gt=0,
+        le=MAX_RATE_PER_S,
+        description=f"07, open mode: operations per second per region, above 0, at most {MAX_RATE_PER_S}; "
+        "operations the machine cannot send in time are reported as not sent.",
+    )
     load_read_ratio: float = Field(
-        0.8, ge=0, le=1, description="07: share of reads (GetItem); the rest are writes (PutItem)."
+        0.8, ge=0, le=1, description="07: share of reads (GetItem), 0 to 1; the rest are writes (PutItem)."
     )
     load_key_distribution: Literal["uniform", "zipfian"] = Field("uniform", description="07: how keys are picked.")
     load_key_space: int = Field(
-        500, ge=1, le=10_000_000, description="07: distinct keys the load touches (prefilled first)."
+        500, ge=1, le=10_000_000, description="07: distinct keys the load touches (prefilled first), 1 to 10000000."
     )
-    load_duration_s: float = Field(5, gt=0, le=86_400, description="07: measured seconds per region, after warm-up.")
-    load_warmup_s: float = Field(1, ge=0, le=3600, description="07: seconds of load excluded from the figures.")
+    load_duration_s: float = Field(
+        5,
+        gt=0,
+        le=MAX_DURATION_S,
+        description=f"07: measured seconds per region, after warm-up; above 0, at most {MAX_DURATION_S}. "
+        "The load stops at warm-up plus this wall-clock time.",
+    )
+    load_warmup_s: float = Field(
+        1,
+        ge=0,
+        le=MAX_WARMUP_S,
+        description=f"07: seconds of load excluded from the figures, 0 to {MAX_WARMUP_S}.",
+    )
     confirm_cleanup: bool = Field(
         False,
         description="09: remove the run's resources without asking. Interactively, 09 asks with a button when false; "
         "a batch run with false stops before deleting anything.",
     )
-    conflict_items: int = Field(100, ge=1, le=100_000, description="08: items every region updates at the same time.")
-    conflict_rounds: int = Field(2, ge=1, le=100, description="08: how many times each region updates each item.")
-    conflict_delays_ms: list[float] = Field(
+    conflict_items: int = Field(
+        100, ge=1, le=100_000, description="08: items every region updates at the same time, 1 to 100000."
+    )
+    conflict_rounds: int = Field(
+        2, ge=1, le=100, description="08: how many times each region updates each item, 1 to 100."
+    )
+    conflict_delays_ms: list[Annotated[float, Interval(ge=0, le=MAX_CONFLICT_DELAY_MS)]] = Field(
         default_factory=lambda: [0.0, 400.0],
-        description="08, embedded AWS: replication delays (ms) to run the conflict storm under; on AWS it runs once, "
-        "as AWS replicates.",
+        min_length=1,
+        max_length=MAX_CONFLICT_DELAYS,
+        description=f"08, embedded AWS: replication delays (ms) to run the conflict storm under, 1 to "
+        f"{MAX_CONFLICT_DELAYS} of them, each 0 to {MAX_CONFLICT_DELAY_MS}; on AWS it runs once, as AWS replicates.",
     )
 
     @field_validator("regions")
@@ -270,6 +334,134 @@ class _TargetProblem(ValueError):
         super().__init__(allowed)
 
 
+# ----- pydantic's type, range and length errors, in the runbook's words ----------------------------
+
+# List parameters whose items pydantic cannot describe well enough by itself.
+_LIST_ALLOWED = {
+    "regions": f"a list of {MIN_REGIONS} to {MAX_REGIONS} region names, primary first, "
+    f"e.g. [{', '.join(DEFAULT_REGIONS[:2])}]",
+}
+# Errors that already carry the runbook's own wording (validators above) or read well as they are.
+_OWN_MESSAGES = {"value_error", "assertion_error", "literal_error", "extra_forbidden"}
+
+
+def _number(value: float) -> str:
+    """A bound as a person writes it in YAML: 86400, not 86400.0."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _bounds_text(kind: Any, metadata: list[Any] | tuple[Any, ...]) -> str:
+    """``a whole number from 1 to 64``, ``a number above 0 and at most 86400``, from ge/gt/le."""
+    lower = upper = None
+    above = False
+    for item in metadata:
+        if getattr(item, "ge", None) is not None:
+            lower, above = item.ge, False
+        if getattr(item, "gt", None) is not None:
+            lower, above = item.gt, True
+        if getattr(item, "le", None) is not None:
+            upper = item.le
+    noun = "a whole number" if kind is int else "a number"
+    if lower is not None and upper is not None:
+        if above:
+            return f"{noun} above {_number(lower)} and at most {_number(upper)}"
+        return f"{noun} from {_number(lower)} to {_number(upper)}"
+    if lower is not None:
+        return f"{noun} {'above' if above else 'of at least'} {_number(lower)}"
+    if upper is not None:
+        return f"{noun} of at most {_number(upper)}"
+    return noun
+
+
+def _item_type(annotation: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``(float, (Interval(...),))`` for ``list[Annotated[float, Interval(...)]]``."""
+    (item,) = typing.get_args(annotation) or (Any,)
+    if typing.get_origin(item) is Annotated:
+        kind, *metadata = typing.get_args(item)
+        return kind, tuple(metadata)
+    return item, ()
+
+
+def _scalar_kind(annotation: Any) -> Any:
+    """int, float, bool or str for plain (or optional) fields of those types; None otherwise."""
+    kinds = [a for a in (typing.get_args(annotation) or (annotation,)) if a is not type(None)]
+    return kinds[0] if len(kinds) == 1 and kinds[0] in (int, float, bool, str) else None
+
+
+def _allowed_values(key: str) -> str | None:
+    """What ``key`` takes, in words, from its type and bounds; None when pydantic's words must do."""
+    field = Params.model_fields.get(key)
+    if field is None:
+        return None
+    if key in _LIST_ALLOWED:
+        return _LIST_ALLOWED[key]
+    kind = _scalar_kind(field.annotation)
+    if kind is bool:
+        return "true or false"
+    if kind in (int, float):
+        return _bounds_text(kind, field.metadata)
+    if kind is str:
+        return "text"
+    if typing.get_origin(field.annotation) is list:
+        item_kind, item_metadata = _item_type(field.annotation)
+        lengths = {
+            name: getattr(m, name) for m in field.metadata for name in ("min_length", "max_length") if hasattr(m, name)
+        }
+        count = f"{lengths.get('min_length', 0)} to {lengths['max_length']} " if "max_length" in lengths else ""
+        each = _bounds_text(item_kind, item_metadata) if item_kind in (int, float) else "text"
+        return f"a list of {count}values, each {each}"
+    return None
+
+
+def _why_not(value: Any, kind: Any) -> str:
+    """Why ``value`` is not of ``kind`` (int, float, bool, str, list), when the type is the problem."""
+    if value is None:
+        return "it cannot be empty"
+    if kind in (int, float):
+        if isinstance(value, bool):
+            return "true/false is not a number"
+        if isinstance(value, str):
+            return "text is not a number; write the number without quotes"
+        if isinstance(value, float) and not math.isfinite(value):
+            return "it must be finite; .inf, -.inf and .nan are not numbers a run can use"
+        if kind is int and isinstance(value, float):
+            return "a whole number is written without a decimal point"
+        if isinstance(value, (list, dict)):
+            return "give one number, not a list or mapping"
+    if kind is bool:
+        if isinstance(value, str):
+            return "write true or false, without quotes"
+        if isinstance(value, (int, float)):
+            return "a number is not true/false"
+    if kind is str:
+        if isinstance(value, bool):
+            return "YAML reads that as true/false; quote it"
+        if isinstance(value, (int, float)):
+            return "YAML reads that as a number; quote it"
+    if kind is list and not isinstance(value, list):
+        return "write a list in brackets, e.g. [a, b]"
+    return ""
+
+
+def _readable_problem(key: str, location: tuple[Any, ...], detail: Any, value: Any) -> str | None:
+    """Our one-line wording of a type, range or length error of ``key``; None to keep pydantic's."""
+    allowed = _allowed_values(key)
+    if allowed is None or detail["type"] in _OWN_MESSAGES:
+        return None
+    annotation = Params.model_fields[key].annotation
+    if typing.get_origin(annotation) is not list:
+        why = _why_not(value, _scalar_kind(annotation))
+        return f"{allowed}; {why}" if why else allowed
+    if len(location) > 1 and isinstance(location[1], int):  # one item of the list
+        item = detail.get("input")
+        why = _why_not(item, _item_type(annotation)[0])
+        return f"{allowed}; item {location[1] + 1} ({item!r}) " + (f"is refused: {why}" if why else "is out of range")
+    why = _why_not(value, list)
+    if not why and isinstance(value, list):
+        why = f"got {len(value)}"
+    return f"{allowed}; {why}" if why else allowed
+
+
 def _problems_from(error: ValidationError, given: dict[str, Any]) -> list[ParameterProblem]:
     problems = []
     known = list(Params.model_fields)
@@ -291,9 +483,13 @@ def _problems_from(error: ValidationError, given: dict[str, Any]) -> list[Parame
         if isinstance(ctx_error, _TargetProblem):
             problems.append(ctx_error.problem)
             continue
-        message = str(ctx_error) if ctx_error is not None else detail["msg"]
         value = given.get(key, detail.get("input"))
-        problems.append(ParameterProblem(key=key, value=value, allowed=message))
+        message = _readable_problem(key, tuple(location), detail, value)
+        if message is None:
+            message = str(ctx_error) if ctx_error is not None else detail["msg"]
+        problem = ParameterProblem(key=key, value=value, allowed=message)
+        if problem not in problems:
+            problems.append(problem)
     return problems
 
 
@@ -319,7 +515,52 @@ def parse_override(text: str) -> tuple[str, Any]:
                 )
             ]
         )
-    return key.strip(), yaml.safe_load(raw) if raw.strip() else None
+    key = key.strip()
+    try:
+        return key, yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as error:
+        raise ParameterError(
+            [
+                ParameterProblem(
+                    key=f"-p {key}",
+                    value=raw,
+                    allowed=f"the value is not valid YAML ({_yaml_problem(error)}); close every bracket and quote "
+                    "text that YAML would misread, e.g. -p regions=[us-east-1,eu-west-1]",
+                )
+            ]
+        ) from None
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML error on one line: what is wrong and where (PyYAML's own text spans several lines)."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    context = getattr(error, "context", None)
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{context + ': ' if context else ''}{problem}{where}"
+
+
+def _read_params_file(path: str | Path) -> Any:
+    """The YAML in ``path``; every way it cannot be read becomes one line naming ``--params`` and the fix."""
+
+    def refuse(allowed: str) -> ParameterError:
+        return ParameterError([ParameterProblem(key="--params", value=str(path), allowed=allowed)])
+
+    example = "e.g. --params params/local.yaml"
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise refuse(f"file not found; give a YAML file of parameters, {example} (ship one from params/)") from None
+    except IsADirectoryError:
+        raise refuse(f"is a directory; give a YAML file of parameters, not a folder, {example}") from None
+    except PermissionError:
+        raise refuse("permission denied; make the file readable by you (chmod u+r) or copy it") from None
+    except UnicodeDecodeError as error:
+        raise refuse(f"not UTF-8 text (byte {error.start}); save the parameter file as UTF-8 YAML, {example}") from None
+    except OSError as error:
+        raise refuse(f"cannot be read ({error.strerror or error}); {example}") from None
+    except yaml.YAMLError as error:
+        raise refuse(f"not valid YAML ({_yaml_problem(error)}); fix the file, {example}") from None
 
 
 def load_params(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Params:
@@ -328,16 +569,7 @@ def load_params(path: str | Path | None = None, overrides: dict[str, Any] | None
     source = None
     if path is not None:
         source = str(path)
-        try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
-        except FileNotFoundError:
-            raise ParameterError(
-                [ParameterProblem(key="--params", value=str(path), allowed="file not found; ship one from params/")]
-            ) from None
-        except yaml.YAMLError as error:
-            raise ParameterError(
-                [ParameterProblem(key="--params", value=str(path), allowed=f"not valid YAML: {error}")]
-            ) from None
+        loaded = _read_params_file(path) or {}
         if not isinstance(loaded, dict):
             raise ParameterError(
                 [ParameterProblem(key="--params", value=str(path), allowed="must hold a mapping of key: value")]
@@ -349,11 +581,59 @@ def load_params(path: str | Path | None = None, overrides: dict[str, Any] | None
 
 def parameter_table_markdown() -> str:
     """The README's parameter table, rendered from the schema."""
-    rows = ["| parameter | default | meaning |", "|---|---|---|"]
+    rows = ["| parameter | default | set in | meaning |", "|---|---|---|---|"]
     defaults = Params().model_dump(mode="json")
     for name, field in Params.model_fields.items():
         default = defaults[name]
         shown = "empty" if default is None else f"`{yaml.safe_dump(default, default_flow_style=True).strip()}`"
         shown = shown.replace("\n...", "")
-        rows.append(f"| `{name}` | {shown} | {field.description} |")
+        home = parameter_notebook(name)
+        where = SETUP_NOTEBOOK if home == SETUP_NOTEBOOK else f"{SETUP_NOTEBOOK}, {home}"
+        rows.append(f"| `{name}` | {shown} | {where} | {field.description} |")
     return "\n".join(rows)
+
+
+# Where each parameter takes effect. Every parameter is set for the whole run in 00_setup (its
+# parameters cell and its form) and recorded in the manifest. A step parameter is also declared by the
+# notebook whose step uses it: there it may be overridden (None keeps the run's value), and the value
+# the step used is what the manifest records. The other parameters are run-wide: later notebooks read
+# them from the manifest.
+SETUP_NOTEBOOK = "00_setup"
+STEP_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "03_seed_data": ("item_count", "data_seed", "writer_threads"),
+    "04_monitoring": ("replication_alarm_ms", "throttle_alarm_events", "canary_rounds"),
+    "07_performance": (
+        "load_mode",
+        "load_workers",
+        "load_rate_per_s",
+        "load_read_ratio",
+        "load_key_distribution",
+        "load_key_space",
+        "load_duration_s",
+        "load_warmup_s",
+    ),
+    "08_conflicts": ("conflict_items", "conflict_rounds", "conflict_delays_ms"),
+    "09_cleanup": ("confirm_cleanup",),
+}
+# Run-wide parameters that shape what a run makes (where, under which names, how it is billed): once
+# the run has made resources they cannot change, only a new run (or cleanup first) can.
+FIXED_ONCE_CREATED = (
+    "target",
+    "regions",
+    "table_name_prefix",
+    "billing_mode",
+    "read_capacity",
+    "write_capacity",
+    "max_write_capacity",
+)
+
+
+def parameter_notebook(name: str) -> str:
+    """The notebook whose parameters cell sets ``name`` for its step (00_setup for run-wide ones)."""
+    return next((notebook for notebook, names in STEP_PARAMETERS.items() if name in names), SETUP_NOTEBOOK)
+
+
+def schema_values(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of the schema found in ``namespace`` (a notebook's ``globals()`` after its
+    parameters cell), so that 00_setup validates every value it was given, by name."""
+    return {name: namespace[name] for name in Params.model_fields if name in namespace}

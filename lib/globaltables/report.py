@@ -18,16 +18,37 @@ if TYPE_CHECKING:
 REPORT_NAME = "report.html"
 
 
+def _error_text(attempt) -> str:
+    if attempt.get("status") not in ("failed", "interrupted"):
+        return ""
+    cell = f"cell In [{attempt['cell']}]: " if attempt.get("cell") is not None else ""
+    text = f"{cell}{attempt.get('error_name')}: {attempt.get('error_value')}"
+    return html.escape(text).replace("|", "\\|").replace("\n", " ")
+
+
 def _summary_markdown(result: RunResult) -> str:
-    rows = ["| notebook | status | seconds | error |", "|---|---|---|---|"]
+    rows = ["| notebook | status | attempts | seconds | started (UTC) | error |", "|---|---|---|---|---|---|"]
     for nb in result.notebooks:
-        error = ""
-        if nb.status == "failed":
-            cell = f"cell In [{nb.cell}]: " if nb.cell is not None else ""
-            error = html.escape(f"{cell}{nb.error_name}: {nb.error_value}").replace("|", "\\|").replace("\n", " ")
-        rows.append(f"| [{nb.name}](#{nb.name}) | {nb.status} | {nb.seconds:.1f} | {error} |")
-    verdict = "succeeded" if result.ok else "FAILED"
-    return f"# Run `{result.run_id}` {verdict}\n\nTarget: `{result.target}`\n\n" + "\n".join(rows)
+        latest = nb.attempt()
+        rows.append(
+            f"| [{nb.name}](#{nb.name}) | {nb.status} | {len(nb.earlier) + (nb.status != 'not run')} "
+            f"| {nb.seconds:.1f} | {nb.started_at or ''} | {_error_text(latest)} |"
+        )
+    verdict = {"ok": "succeeded", "failed": "FAILED", "interrupted": f"INTERRUPTED ({result.interrupted})"}
+    text = f"# Run `{result.run_id}` {verdict[result.state]}\n\nTarget: `{result.target}`. "
+    text += f"Last invocation ran: {', '.join(result.invoked) or 'nothing'}.\n\n" + "\n".join(rows)
+    earlier = [(nb.name, attempt) for nb in result.notebooks for attempt in nb.earlier]
+    if earlier:
+        text += (
+            "\n\n## Earlier attempts\n\n| notebook | status | seconds | started (UTC) | executed notebook | error |\n"
+        )
+        text += "|---|---|---|---|---|---|\n"
+        text += "\n".join(
+            f"| {name} | {attempt.get('status')} | {attempt.get('seconds', 0):.1f} | {attempt.get('started_at') or ''} "
+            f"| {Path(attempt['output']).name if attempt.get('output') else ''} | {_error_text(attempt)} |"
+            for name, attempt in earlier
+        )
+    return text
 
 
 def _manifest_markdown(folder: Path) -> str:

@@ -106,6 +106,7 @@ def gsi_partition_counts(items: Iterable[dict[str, Any]]) -> Counter:
 
 class WriteReport(BaseModel):
     items: int
+    threads: int  # BatchWriteItem calls in flight at once
     written: int
     failed: int
     retried_unprocessed: int
@@ -184,6 +185,7 @@ def write_items(
             bar.update(ok + bad)
     return WriteReport(
         items=len(items),
+        threads=threads,
         written=written,
         failed=failed,
         retried_unprocessed=retried,

@@ -7,6 +7,7 @@ a run killed at any moment leaves either the old manifest or the new one, never 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 import threading
@@ -17,15 +18,78 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from globaltables.names import ResourceNames
-from globaltables.params import Params
+from globaltables.params import (
+    FIXED_ONCE_CREATED,
+    SETUP_NOTEBOOK,
+    ParameterError,
+    ParameterProblem,
+    Params,
+    parameter_notebook,
+)
 
 OUTPUTS_ENV = "GLOBALTABLES_OUTPUTS"
 MANIFEST_NAME = "state.json"
 LATEST_NAME = "LATEST"
 
 
+LOCK_NAME = ".lock"
+# The embedded AWS a batch run starts saves its state here, so that the run can resume or be cleaned up.
+EMBEDDED_STATE_NAME = "embedded-aws.state"
+# Files the runbook itself keeps in the outputs folder: never a run's name.
+RESERVED_NAMES = (LATEST_NAME, "lab-params.yaml", "README.md", "browser-test")
+
+
 class RunNotFound(FileNotFoundError):
     """No manifest for the requested run (or no run at all yet)."""
+
+
+class RunInUse(RuntimeError):
+    """Another process holds the run's folder (a batch run or a cleanup of the same run id)."""
+
+
+class RunLock:
+    """An exclusive lock on a run's folder, held by one process at a time (``with RunLock(folder):``).
+
+    The lock is ``flock`` on ``<folder>/.lock``, which also holds the holder's pid for the message: the
+    kernel releases it when the holder ends, even killed, so a stale lock never blocks a later run.
+    """
+
+    def __init__(self, folder: Path, purpose: str = "a batch run"):
+        self.folder = Path(folder)
+        self.purpose = purpose
+        self._handle: Any = None
+
+    def acquire(self) -> RunLock:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        handle = open(self.folder / LOCK_NAME, "a+")  # noqa: SIM115 (held until release)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise RunInUse(
+                f"run {self.folder.name!r} is in use by {holder}; wait for it to finish, stop it, "
+                "or choose another --run-id"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} ({self.purpose}, since {_now()})\n")
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
 
 
 def default_outputs_dir() -> Path:
@@ -36,6 +100,64 @@ def default_outputs_dir() -> Path:
     if (project / "pyproject.toml").exists():
         return project / "outputs"
     return Path.cwd() / "outputs"
+
+
+def check_run_folder(outputs: Path, run_id: str) -> None:
+    """Refuse a run id that would collide with a file of the outputs folder (ParameterError)."""
+    taken = outputs / run_id
+    if run_id in RESERVED_NAMES or (taken.exists() and not taken.is_dir()):
+        raise ParameterError(
+            [
+                ParameterProblem(
+                    key="run_id",
+                    value=run_id,
+                    allowed=f"{taken} is a file the runbook keeps, not a run; choose another run id "
+                    "(or leave it empty to generate one)",
+                )
+            ]
+        )
+
+
+def _fixed_changes(recorded: Params, wanted: Params) -> list[str]:
+    return [key for key in FIXED_ONCE_CREATED if getattr(recorded, key) != getattr(wanted, key)]
+
+
+def _fixed_problems(run_id: str, recorded: Params, wanted: Params, made: int) -> list[ParameterProblem]:
+    return [
+        ParameterProblem(
+            key=key,
+            value=getattr(wanted, key),
+            allowed=f"run {run_id!r} already made {made} resources with {key} = {getattr(recorded, key)!r}; it "
+            "cannot change within a run: start a new run (another run id), or clean this one up first",
+        )
+        for key in _fixed_changes(recorded, wanted)
+    ]
+
+
+def check_resumable_changes(run: RunState, wanted: Params, reaching: set[str]) -> None:
+    """Refuse parameter changes a continued run could not apply (ParameterError, before anything starts).
+
+    ``reaching`` names the parameters the notebooks about to run declare. A changed value must reach
+    one of them, or be run-wide and recorded in the manifest for the notebooks to read; a parameter
+    that shapes resources cannot change once the run has made any.
+    """
+    made = len(run.resources())
+    problems = _fixed_problems(run.run_id, run.params, wanted, made) if made else []
+    for key in Params.model_fields:
+        if getattr(run.params, key) == getattr(wanted, key) or key in reaching or key == "run_id":
+            continue
+        home = parameter_notebook(key)
+        if home != SETUP_NOTEBOOK:
+            problems.append(
+                ParameterProblem(
+                    key=key,
+                    value=getattr(wanted, key),
+                    allowed=f"used by {home}, which this invocation does not run: include it (--from {home} "
+                    "or --only ...) or leave the parameter out",
+                )
+            )
+    if problems:
+        raise ParameterError(problems, source=f"run {run.run_id}")
 
 
 def _now() -> str:
@@ -118,7 +240,12 @@ class RunState:
         folder = outputs / run_id
         if (folder / MANIFEST_NAME).exists():
             state = cls.open(run_id, outputs)
-            # A rerun keeps the names already in use: resources may exist under them.
+            # A rerun keeps the names already in use: resources may exist under them, so what shapes
+            # them (regions, prefix, billing) cannot change either.
+            made = len(state.resources())
+            problems = _fixed_problems(run_id, state.params, params, made) if made else []
+            if problems:
+                raise ParameterError(problems, source=f"run {run_id}")
             state.manifest.params = params.model_copy(update={"run_id": run_id})
             state.manifest.account = account or state.manifest.account
         else:
@@ -150,6 +277,36 @@ class RunState:
 
     def save(self) -> None:
         write_atomically(self.path, self.manifest.model_dump_json(indent=2) + "\n")
+
+    def update_params(self, params: Params) -> None:
+        """Record the parameters the run now uses (a resume with changed run-wide values)."""
+        with self._lock:
+            self.manifest.params = params.model_copy(update={"run_id": self.run_id})
+            self.save()
+
+    def use_step_parameters(self, **values: Any) -> Params:
+        """The run's parameters with a notebook's own step parameters applied, recorded in the manifest.
+
+        ``None`` keeps the run's value (set in 00_setup). A run-wide parameter cannot be changed here
+        (ParameterError naming 00_setup): later notebooks take those from the manifest.
+        """
+        run_wide = [key for key in values if parameter_notebook(key) == SETUP_NOTEBOOK]
+        if run_wide:
+            raise ParameterError(
+                [
+                    ParameterProblem(
+                        key=key,
+                        value=values[key],
+                        allowed=f"set for the whole run in {SETUP_NOTEBOOK}, not per notebook",
+                    )
+                    for key in run_wide
+                ]
+            )
+        chosen = {key: value for key, value in values.items() if value is not None}
+        params = self.params.with_overrides(**chosen) if chosen else self.params
+        if params != self.params:
+            self.update_params(params)
+        return params
 
     def record(
         self,

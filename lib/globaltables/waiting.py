@@ -17,7 +17,7 @@ class WaitTimeout(TimeoutError):
         self.timeout_s = timeout_s
         self.last_seen = last_seen
         super().__init__(
-            f"{what}: not reached within {timeout_s:.0f} s; last seen: {last_seen}. "
+            f"{what}: not reached within {timeout_s:g} s; last seen: {last_seen}. "
             "Check the resource in the console or describe it, then rerun this step (it resumes where it stopped)."
         )
 

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import ipywidgets as widgets
 import yaml
 
 from globaltables import show
-from globaltables.params import ParameterError, Params, known_regions, validate_params
+from globaltables.params import (
+    SETUP_NOTEBOOK,
+    ParameterError,
+    Params,
+    known_regions,
+    parameter_notebook,
+    validate_params,
+)
 from globaltables.progress import in_batch
 
-FORM_KEYS = ("target", "regions", "table_name_prefix", "confirm_costs")
+# The form's first rows; every other parameter of the schema follows, grouped by the notebook that uses it.
+MAIN_KEYS = ("target", "regions", "table_name_prefix", "confirm_costs")
 
 
 def form_choices_path() -> Path:
@@ -21,7 +29,7 @@ def form_choices_path() -> Path:
     return default_outputs_dir() / "lab-params.yaml"
 
 
-def with_form_choices(**values: Any) -> dict[str, Any]:
+def with_form_choices(values: dict[str, Any]) -> dict[str, Any]:
     """The notebook's parameter values, overridden by what was last applied in the form (interactive
     runs only: a batch run takes its parameters from papermill and nothing else)."""
     if in_batch():
@@ -30,7 +38,7 @@ def with_form_choices(**values: Any) -> dict[str, Any]:
         saved = yaml.safe_load(form_choices_path().read_text()) or {}
     except FileNotFoundError:
         return values
-    chosen = {k: v for k, v in saved.items() if k in FORM_KEYS}
+    chosen = {k: v for k, v in saved.items() if k in Params.model_fields}
     if chosen:
         print(
             f"using the choices applied in the form ({form_choices_path()}): {chosen}; Reset in the form forgets them"
@@ -38,8 +46,36 @@ def with_form_choices(**values: Any) -> dict[str, Any]:
     return {**values, **chosen}
 
 
+def _field_widget(name: str, value: Any) -> widgets.Widget:
+    """A widget for one parameter, chosen from its type in the schema; its description names it."""
+    annotation = Params.model_fields[name].annotation
+    options = get_args(annotation) if get_origin(annotation) is Literal else ()
+    style = {"description_width": "initial"}
+    if options:
+        return widgets.Dropdown(options=list(options), value=value, description=name, style=style)
+    if isinstance(value, bool):
+        return widgets.Checkbox(value=value, description=name, style=style)
+    if isinstance(value, int):
+        return widgets.IntText(value=value, description=name, style=style)
+    if isinstance(value, float):
+        return widgets.FloatText(value=value, description=name, style=style)
+    # Lists and optional strings: YAML text, read back as papermill and -p read values (empty: None).
+    shown = "" if value is None else value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True)
+    return widgets.Text(value=shown.strip(), description=name, style=style)
+
+
+def _widget_value(name: str, widget: widgets.Widget) -> Any:
+    if not isinstance(widget, widgets.Text):
+        return widget.value
+    text = widget.value.strip()
+    if not text:
+        return None
+    return yaml.safe_load(text) if get_origin(Params.model_fields[name].annotation) is list else text
+
+
 class ParamsForm:
-    """Target, regions and prefix as a form; *Apply* validates with the schema and shows its errors.
+    """Every parameter as a form: target, regions and prefix first, then the rest grouped by the
+    notebook that uses it; *Apply* validates with the schema and shows its errors.
 
     ``params`` always holds the last valid parameters (initially those the notebook passed). Applied
     choices are saved, so that "Run All" keeps them; *Reset* forgets them.
@@ -56,6 +92,17 @@ class ParamsForm:
         )
         self.table_name_prefix = widgets.Text(value=params.table_name_prefix, description="table prefix")
         self.confirm_costs = widgets.Checkbox(value=params.confirm_costs, description="I accept AWS costs")
+        self.more = {
+            name: _field_widget(name, getattr(params, name)) for name in Params.model_fields if name not in MAIN_KEYS
+        }
+        groups: dict[str, list[widgets.Widget]] = {}
+        for name, widget in self.more.items():
+            groups.setdefault(parameter_notebook(name), []).append(widget)
+        titles = {SETUP_NOTEBOOK: "whole run"}
+        settings = widgets.Accordion(children=[widgets.VBox(group) for group in groups.values()])
+        for index, notebook in enumerate(groups):
+            settings.set_title(index, titles.get(notebook, notebook))
+        settings.selected_index = None
         self.apply = widgets.Button(description="Apply", button_style="primary", icon="check")
         self.reset = widgets.Button(description="Reset", icon="undo", tooltip="forget the applied choices")
         self.message = widgets.HTML()
@@ -68,6 +115,8 @@ class ParamsForm:
                 self.regions,
                 self.table_name_prefix,
                 self.confirm_costs,
+                widgets.HTML("More settings, by the notebook that uses them:"),
+                settings,
                 widgets.HBox([self.apply, self.reset]),
                 self.message,
             ]
@@ -76,6 +125,7 @@ class ParamsForm:
     def values(self) -> dict:
         return {
             **self.params.model_dump(),
+            **{name: _widget_value(name, widget) for name, widget in self.more.items()},
             "target": self.target.value,
             "regions": list(self.regions.value),
             "table_name_prefix": self.table_name_prefix.value,
@@ -91,8 +141,7 @@ class ParamsForm:
             return False
         from globaltables.state import write_atomically
 
-        choices = {k: v for k, v in self.params.model_dump(mode="json").items() if k in FORM_KEYS}
-        write_atomically(form_choices_path(), yaml.safe_dump(choices))
+        write_atomically(form_choices_path(), yaml.safe_dump(self.params.model_dump(mode="json")))
         self.message.value = (
             f"<span style='color:#070'>✔ applied: {self.params.target}, {', '.join(self.params.regions)}, "
             f"prefix {self.params.table_name_prefix}</span> (kept for Run All; run the cells below)"
@@ -149,8 +198,10 @@ class LoadForm:
         )
 
     def current_spec(self):
-        return self.spec.model_copy(
-            update={
+        # Validated like any LoadSpec: the sliders' bounds are not the schema's.
+        return self.spec.model_validate(
+            self.spec.model_dump()
+            | {
                 "mode": self.mode.value,
                 "workers": self.workers.value,
                 "rate_per_s": self.rate.value,

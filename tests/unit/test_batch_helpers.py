@@ -56,6 +56,7 @@ def test_summary_names_the_failing_notebook_cell_and_error():
             NotebookResult("01_iam_kms", "failed", 0.5, "/o/r/01.ipynb", 7, "f()", "ValueError", "boom"),
             NotebookResult("02_table_replicas", "not run"),
         ],
+        invoked=["00_setup", "01_iam_kms", "02_table_replicas"],
     )
     text = "\n".join(summary_lines(result))
     assert "FAILED in 01_iam_kms, cell In [7] (f()): ValueError: boom" in text

@@ -47,7 +47,7 @@ def test_wait_until_returns_the_state_or_times_out_with_it():
     seen = []
     assert wait_until(lambda: next(states), "replica ACTIVE", 5, 0.001, on_poll=seen.append) == "ACTIVE"
     assert seen == ["CREATING", "CREATING", "ACTIVE"]
-    with pytest.raises(WaitTimeout, match="replica ACTIVE: not reached within 0 s; last seen: 'CREATING'"):
+    with pytest.raises(WaitTimeout, match="replica ACTIVE: not reached within 0.01 s; last seen: 'CREATING'"):
         wait_until(lambda: (False, "CREATING"), "replica ACTIVE", 0.01, 0.001)
 
 

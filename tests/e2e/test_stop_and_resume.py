@@ -1,0 +1,198 @@
+"""Ctrl-C and SIGTERM stop a batch run cleanly (after the current cell; at once when repeated), a run
+folder is held by one run at a time, and a stopped run on the embedded AWS resumes on the same resources
+from the state its embedded AWS saved, keeping the record of every attempt."""
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import nbformat
+import pytest
+from globaltables.batch import PROJECT_DIR
+
+from tests.e2e.test_interrupted_runs import SMALL
+
+NOTEBOOKS = sorted(p.stem for p in (PROJECT_DIR / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def start(*args, env=None):
+    """A batch run in its own process group, as a terminal starts it (Ctrl-C goes to the whole group)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "globaltables", "run", *args],
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=env,
+    )
+
+
+def wait_for(condition, what, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not within {timeout}s")
+
+
+def record(folder):
+    try:
+        return json.loads((folder / "run.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def started(folder, notebook):
+    return any(nb["name"] == notebook and nb.get("started_at") for nb in record(folder).get("notebooks", []))
+
+
+def finish(process, timeout=180):
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        raise AssertionError(f"still running after {timeout}s:\n{out}\n{err}") from None
+    return process.returncode, out, err
+
+
+def test_ctrl_c_stops_after_the_cell_and_the_printed_resume_continues_on_the_same_resources(tmp_path, isolated_home):
+    folder = tmp_path / "stopped"
+    process = start("--outputs", str(tmp_path), "--run-id", "stopped", *SMALL)
+    try:
+        wait_for(lambda: started(folder, "00_setup"), "00 started")
+        # The folder is this run's while it runs: a second run with the same id is refused at once.
+        twin = subprocess.run(
+            [sys.executable, "-m", "globaltables", "run", "--outputs", str(tmp_path), "--run-id", "stopped"],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert twin.returncode == 2, twin.stdout + twin.stderr
+        assert f"run 'stopped' is in use by process {process.pid}" in twin.stderr
+        wait_for(lambda: started(folder, "02_table_replicas"), "02 started")
+        os.killpg(process.pid, signal.SIGINT)
+    finally:
+        code, out, err = finish(process)
+    assert code == 130, out + err
+    assert "stopping after the current cell" in err
+    run = record(folder)
+    assert run["state"] == "interrupted" and run["interrupted"] == "SIGINT"
+    statuses = [nb["status"] for nb in run["notebooks"]]
+    # 02 had just started: the run stops in it, after the cell that was running (or, if that was 02's
+    # last cell on a slow machine, in the next notebook); nothing after it runs.
+    stopped = next(nb for nb in run["notebooks"] if nb["status"] == "interrupted")
+    assert stopped["name"] in ("02_table_replicas", "03_seed_data")
+    assert statuses == ["ok"] * statuses.index("interrupted") + ["interrupted"] + ["not run"] * (
+        len(NOTEBOOKS) - statuses.index("interrupted") - 1
+    )
+    after = f" after cell In [{stopped['cell']}]" if stopped["cell"] is not None else ""  # None: no code cell ran
+    assert f"INTERRUPTED by SIGINT in {stopped['name']}{after}." in out
+    assert "INTERRUPTED (SIGINT)" in (folder / "report.html").read_text()
+    assert "What exists now" in out and "kms:key" in out
+    assert (folder / "embedded-aws.state").exists()
+    cleanup = f"python -m globaltables cleanup --run-id stopped --outputs {tmp_path}"
+    assert cleanup in out
+    resume = re.search(r"resume: (python -m globaltables run .*)", out).group(1)
+    assert resume == f"python -m globaltables run --run-id stopped --outputs {tmp_path} --from {stopped['name']}"
+    keys_before = {
+        r["name"] for r in json.loads((folder / "state.json").read_text())["resources"] if r["kind"] == "kms:key"
+    }
+
+    # The printed command, as a person would paste it, finishing the run (cleanup confirmed).
+    args = shlex.split(resume)[3:] + ["-p", "confirm_cleanup=true"]
+    resumed = subprocess.run(
+        [sys.executable, "-m", "globaltables", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"restored from {folder / 'embedded-aws.state'}" in resumed.stdout
+    run = record(folder)
+    assert {nb["name"]: nb["status"] for nb in run["notebooks"]} == {name: "ok" for name in NOTEBOOKS}
+    again = next(nb for nb in run["notebooks"] if nb["name"] == stopped["name"])
+    assert [attempt["status"] for attempt in again["earlier"]] == ["interrupted"]
+    assert (folder / "attempts" / f"{stopped['name']}.attempt-1.ipynb").exists()
+    assert "Earlier attempts" in (folder / "report.html").read_text()
+    # 01's keys were made before the stop; 09 scheduled the deletion of exactly those.
+    deleted = nbformat.read(folder / "09_cleanup.ipynb", as_version=4)
+    text = json.dumps([cell.get("outputs", []) for cell in deleted.cells])
+    assert keys_before and all(key in text for key in keys_before)
+    assert json.loads((folder / "state.json").read_text())["resources"] == []
+
+
+def sleepy_notebooks(folder, seconds):
+    folder.mkdir()
+    cells = [
+        nbformat.v4.new_code_cell("run_id = None", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(f"import time\ntime.sleep({seconds})\nprint('slept')"),
+        nbformat.v4.new_code_cell("print('after the sleep')"),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, folder / "00_sleepy.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(cells=cells[:1]), folder / "01_next.ipynb")
+    return folder
+
+
+def executed_sleep_cell(path):
+    return nbformat.read(path, as_version=4).cells[2]  # after papermill's injected-parameters cell
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_one_stop_signal_lets_the_running_cell_finish_then_stops(stop, tmp_path, isolated_home):
+    notebooks = sleepy_notebooks(tmp_path / "notebooks", 3)
+    process = start("--outputs", str(tmp_path / "runs"), "--run-id", "one", "--notebooks", str(notebooks))
+    folder = tmp_path / "runs" / "one"
+    try:
+        wait_for(lambda: started(folder, "00_sleepy"), "00_sleepy started", timeout=60)
+        time.sleep(1.5)  # inside the sleeping cell
+        os.killpg(process.pid, stop)
+    finally:
+        code, out, err = finish(process, timeout=60)
+    assert code == 130, out + err
+    assert executed_sleep_cell(folder / "00_sleepy.ipynb").outputs[0]["text"] == "slept\n"
+    statuses = {nb["name"]: nb["status"] for nb in record(folder)["notebooks"]}
+    assert statuses == {"00_sleepy": "interrupted", "01_next": "not run"}
+    assert f"INTERRUPTED by {stop.name} in 00_sleepy" in out
+
+
+def test_a_second_ctrl_c_stops_at_once(tmp_path, isolated_home):
+    notebooks = sleepy_notebooks(tmp_path / "notebooks", 120)
+    process = start("--outputs", str(tmp_path / "runs"), "--run-id", "twice", "--notebooks", str(notebooks))
+    folder = tmp_path / "runs" / "twice"
+    try:
+        wait_for(lambda: started(folder, "00_sleepy"), "00_sleepy started", timeout=60)
+        time.sleep(1.0)
+        os.killpg(process.pid, signal.SIGINT)
+        time.sleep(0.5)
+        stopped_at = time.monotonic()
+        os.killpg(process.pid, signal.SIGINT)
+    finally:
+        code, out, err = finish(process, timeout=60)
+    assert code == 130, out + err
+    assert time.monotonic() - stopped_at < 30, "a second Ctrl-C does not wait for the 120 s cell"
+    entry = record(folder)["notebooks"][0]
+    assert entry["status"] == "interrupted" and "stopped at once" in entry["error_value"]
+
+
+def test_resuming_a_run_that_never_started_is_refused_up_front(tmp_path, isolated_home):
+    started_at = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "globaltables", "run", "--outputs", str(tmp_path), "--from", "03_seed_data"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 2
+    assert "has no manifest" in completed.stderr and "nothing to resume" in completed.stderr
+    assert "Embedded AWS" not in completed.stdout
+    assert not any(tmp_path.iterdir()), "nothing written"
+    assert time.monotonic() - started_at < 30
