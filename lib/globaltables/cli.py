@@ -186,6 +186,15 @@ def _print_what_exists(outputs: Path, run_id: str, saved_state: Path | None) -> 
         )
 
 
+def _save_embedded_state(server, path: Path) -> None:
+    """Save the embedded AWS's state for a later resume or cleanup; a failure is said, not raised (the
+    previous saved state, if any, stays in place)."""
+    try:
+        server.admin.save_state(path)
+    except Exception as error:  # the run's own outcome matters more than this file
+        print(f"warning: the embedded AWS's state could not be saved to {path}: {error}", file=sys.stderr, flush=True)
+
+
 class EmbeddedAWSUnavailable(RuntimeError):
     """The run's resources live in an embedded AWS that cannot be reached or restored."""
 
@@ -251,7 +260,7 @@ def _run_with_target(args, params: Params, earlier: RunState | None, notebooks, 
     def save_state(_entry=None) -> None:
         # After every notebook: a run killed later still resumes from the last notebook's end.
         if server is not None:
-            server.admin.save_state(saved_state)
+            _save_embedded_state(server, saved_state)
 
     if earlier is not None:
         earlier.update_params(params)
@@ -376,7 +385,7 @@ def _cleanup_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     finally:
         if server is not None:
-            server.admin.save_state(saved_state)
+            _save_embedded_state(server, saved_state)
             server.stop()
         lock.release()
 

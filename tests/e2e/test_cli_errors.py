@@ -210,3 +210,23 @@ def test_killed_run_leaves_no_kernel_sockets_and_the_next_run_sweeps_them(embedd
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert _kernel_folders(process.pid) == [], "the next run sweeps the folder of a run that is gone"
     assert [p.name for p in notebooks.iterdir()] == ["00_tiny.ipynb"]
+
+
+@pytest.mark.parametrize("run_id", ["README.md", "LATEST"])
+def test_a_run_id_naming_a_file_of_the_outputs_folder_is_refused(env, tmp_path, run_id):
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    (outputs / "README.md").write_text("the outputs folder's own readme\n")
+    for command in (["run", "--only", "00_setup"], ["cleanup"]):
+        completed = cli(env, *command, "--outputs", str(outputs), "--run-id", run_id)
+        assert completed.returncode == 2, completed.stdout + completed.stderr
+        assert f"parameter 'run_id' = '{run_id}'" in completed.stderr and "choose another run id" in completed.stderr
+        assert "Traceback" not in completed.stdout + completed.stderr
+    assert sorted(p.name for p in outputs.iterdir()) == ["README.md"]
+
+
+def test_params_naming_a_folder_and_an_unclosed_list_are_refused_in_a_line(env, tmp_path):
+    folder = cli(env, "run", "--outputs", str(tmp_path), "--params", str(tmp_path))
+    assert folder.returncode == 2 and "--params" in folder.stderr and "Traceback" not in folder.stderr
+    unclosed = cli(env, "run", "--outputs", str(tmp_path), "-p", "regions=[us-east-1")
+    assert unclosed.returncode == 2 and "-p regions" in unclosed.stderr and "Traceback" not in unclosed.stderr
