@@ -3,6 +3,11 @@
 What the recipe granted on ``*`` is scoped here (recipe defect 17): item actions and DescribeTable to
 the table and its indexes in each region, stream reads to the table's streams, logs to the function's
 own log group. ``dynamodb:ListStreams`` is the one action AWS authorizes only on ``*``.
+
+The table is encrypted with a customer managed key in each region: DynamoDB uses it with the caller's
+permissions, so the role may ``kms:Decrypt`` the keys of those regions, only through DynamoDB
+(``kms:ViaService``). Without it every item call fails on AWS ("KMS key access denied error"), as it
+does on the embedded AWS. The keys are made after the role (01), hence ``key/*`` in each region.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ ITEM_ACTIONS = [
 ]
 STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
 LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
+KEY_ACTIONS = ["kms:Decrypt"]
 
 
 def trust_policy() -> dict[str, Any]:
@@ -67,6 +73,13 @@ def application_policy(
                 "Resource": [f"{t}/stream/*" for t in tables],
             },
             {"Sid": "FindStreams", "Effect": "Allow", "Action": ["dynamodb:ListStreams"], "Resource": "*"},
+            {
+                "Sid": "UseTheTableKeysThroughDynamoDB",
+                "Effect": "Allow",
+                "Action": KEY_ACTIONS,
+                "Resource": [f"arn:{partition}:kms:{r}:{account}:key/*" for r in regions],
+                "Condition": {"StringEquals": {"kms:ViaService": [f"dynamodb.{r}.amazonaws.com" for r in regions]}},
+            },
             {"Sid": "CreateOwnLogGroup", "Effect": "Allow", "Action": ["logs:CreateLogGroup"], "Resource": log_groups},
             {
                 "Sid": "WriteOwnLogs",

@@ -18,6 +18,8 @@ def test_role_trusts_lambda_only_and_scopes_every_permission(clients, new_run):
     for row in rows:
         if row["action"].startswith("logs:"):
             assert f"log-group:/aws/lambda/{function}" in row["resource"]
+        elif row["action"].startswith("kms:"):  # the table keys, only through DynamoDB
+            assert row["action"] == "kms:Decrypt" and row["resource"].endswith(":key/*")
         elif row["resource"] != "*":
             assert f":table/{table}" in row["resource"]
     assert {r["action"] for r in rows if r["action"].startswith("logs:")} == {

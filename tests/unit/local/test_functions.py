@@ -19,9 +19,20 @@ def zipped(source: str, name: str = "app.py") -> bytes:
 
 @pytest.fixture(scope="module")
 def role_arn(clients):
-    return clients.client("iam", "us-east-1").create_role(RoleName=unique_name("fn"), AssumeRolePolicyDocument="{}")[
-        "Role"
-    ]["Arn"]
+    # The handlers run with this role's permissions (see test_function_role.py): HANDLER lists tables.
+    iam = clients.client("iam", "us-east-1")
+    name = unique_name("fn")
+    trust = {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    arn = iam.create_role(
+        RoleName=name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]})
+    )["Role"]["Arn"]
+    allow = {"Effect": "Allow", "Action": "dynamodb:ListTables", "Resource": "*"}
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="list-tables",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow]}),
+    )
+    return arn
 
 
 def deploy(clients, role_arn, source, region="eu-west-1", runtime="python3.13", timeout=10, env=None):

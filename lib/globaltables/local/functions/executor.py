@@ -1,6 +1,7 @@
 """Invoke a moto Lambda function for real: unzip its code, run the handler in a separate Python
-process with the function's environment, its region, credentials for the embedded AWS and
-``AWS_ENDPOINT_URL`` pointing back at it; enforce the timeout; return payload, error and log."""
+process with the function's environment, its region, its execution role's credentials (an STS session
+whose requests the embedded AWS authorizes against the role's policies) and ``AWS_ENDPOINT_URL``
+pointing back at it; enforce the timeout; return payload, error and log."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
+
+from globaltables.local import authorization
 
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 LOG_TAIL_BYTES = 4096  # what Invoke with LogType=Tail returns, as on AWS
@@ -79,9 +82,11 @@ def invoke(function: Any, event: Any) -> tuple[str, bool, str]:
         **{k: str(v) for k, v in (function.environment_vars or {}).items()},
         "AWS_REGION": function.region,
         "AWS_DEFAULT_REGION": function.region,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
+        # The execution role's credentials, as Lambda gives them; requests signed with them are
+        # authorized against the role's policies (see globaltables.local.authorization).
+        **authorization.credentials_for(
+            function.account_id, function.region, function.role, function.function_name
+        ).environment(),
         "AWS_LAMBDA_FUNCTION_NAME": function.function_name,
         "AWS_LAMBDA_FUNCTION_VERSION": str(function.version),
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),

@@ -4,6 +4,7 @@
 |---|---|
 | ``LambdaFunction._invoke_lambda`` | moto runs the function in Docker here (none on this machine); the executor runs it in a local Python process instead and returns the same triple (payload, errored, log) |
 | ``LambdaFunction.invoke`` | an exception in a handler is ``FunctionError: Unhandled`` on AWS (moto says ``Handled``) |
+| ``ActionAuthenticatorMixin._authenticate_and_authorize_action`` | where moto authorizes every action; requests signed with a function's role credentials are checked there (``globaltables.local.authorization``), all others go on unchecked |
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 
+from globaltables.local import authorization
 from globaltables.local.functions import executor
 
 HOOKS: list[tuple[type, str]] = [(LambdaFunction, "_invoke_lambda"), (LambdaFunction, "invoke")]
 
 
 def missing_hooks() -> list[str]:
-    return [f"{owner.__name__}.{name}" for owner, name in HOOKS if not callable(getattr(owner, name, None))]
+    mine = [f"{owner.__name__}.{name}" for owner, name in HOOKS if not callable(getattr(owner, name, None))]
+    return mine + authorization.missing_hooks()
 
 
 def install() -> None:
+    authorization.install()
     if getattr(LambdaFunction._invoke_lambda, "__globaltables_hook__", False):
         return
 
