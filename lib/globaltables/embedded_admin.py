@@ -47,12 +47,22 @@ class EmbeddedAWSAdmin:
         return self._call("GET", "replication")
 
     def configure(
-        self, delay: str | None = None, replica_transition_s: float | None = None, seed: int | None = None
+        self,
+        delay: str | None = None,
+        replica_transition_s: float | None = None,
+        seed: int | None = None,
+        timing: str | None = None,
     ) -> dict[str, Any]:
-        """``delay``: ``MS``, ``fixed:MS``, ``uniform:LOW:HIGH`` or ``lognormal:MEDIAN:SIGMA`` (ms)."""
+        """``delay``: ``MS``, ``fixed:MS``, ``uniform:LOW:HIGH`` or ``lognormal:MEDIAN:SIGMA`` (ms).
+        ``timing``: ``fast`` or ``realistic``, optionally with ``,KEY=SECONDS`` overrides (KEY:
+        ``create_table``, ``delete_table``, ``create_replica``, ``delete_replica``, ``sync``); applied
+        before ``replica_transition_s``, which replaces its replica and synchronisation durations.
+        Transitions already under way keep their end."""
         settings: dict[str, Any] = {}
         if delay is not None:
             settings["delay"] = delay
+        if timing is not None:
+            settings["timing"] = timing
         if replica_transition_s is not None:
             settings["replica_transition_s"] = replica_transition_s
         if seed is not None:

@@ -126,6 +126,12 @@ def test_every_parameter_takes_effect_in_a_batch_run(server, tmp_path, isolated_
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     for region in REGIONS:
         assert clients.client("dynamodb", region).list_tables()["TableNames"] == []
+        # Removing a replica leaves its scalable targets, policies and alarms (AWS's ReplicationGroupUpdate
+        # reference): cleanup removes those of every region itself.
+        scaling = clients.client("application-autoscaling", region)
+        assert scaling.describe_scalable_targets(ServiceNamespace="dynamodb")["ScalableTargets"] == [], region
+        assert scaling.describe_scaling_policies(ServiceNamespace="dynamodb")["ScalingPolicies"] == [], region
+        assert clients.client("cloudwatch", region).describe_alarms()["MetricAlarms"] == [], region
 
 
 BEFORE_CLEANUP = [

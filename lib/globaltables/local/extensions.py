@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import moto
 
 from globaltables.local.replication import DelayDistribution, GlobalTables
+from globaltables.local.replication.models import Timing
 
 if TYPE_CHECKING:
     from globaltables.local.admin import AdminMiddleware
@@ -22,8 +23,10 @@ MOTO_VERSION = "5.2.5"
 
 DELAY_ENV = "GLOBALTABLES_REPLICATION_DELAY"
 TRANSITION_ENV = "GLOBALTABLES_REPLICA_TRANSITION_S"
+TIMING_ENV = "GLOBALTABLES_TIMING"
 DEFAULT_DELAY = "lognormal:250:0.5"
-DEFAULT_TRANSITION_S = 2.0
+DEFAULT_TRANSITION_S = 2.0  # the ``fast`` timing's replica transitions
+DEFAULT_TIMING = "fast"
 
 
 class MotoHookMissing(RuntimeError):
@@ -32,14 +35,20 @@ class MotoHookMissing(RuntimeError):
 
 @dataclass
 class Settings:
+    """``timing``: ``fast`` or ``realistic`` (``Timing.parse``); ``replica_transition_s``, when set,
+    replaces the timing's replica and synchronisation durations."""
+
     replication_delay: str = DEFAULT_DELAY
-    replica_transition_s: float = DEFAULT_TRANSITION_S
+    replica_transition_s: float | None = None
+    timing: str = DEFAULT_TIMING
 
     @classmethod
     def from_environment(cls) -> Settings:
+        transition = os.environ.get(TRANSITION_ENV)
         return cls(
             replication_delay=os.environ.get(DELAY_ENV, DEFAULT_DELAY),
-            replica_transition_s=float(os.environ.get(TRANSITION_ENV, DEFAULT_TRANSITION_S)),
+            replica_transition_s=float(transition) if transition else None,
+            timing=os.environ.get(TIMING_ENV, DEFAULT_TIMING),
         )
 
 
@@ -84,7 +93,11 @@ def install(settings: Settings | None = None) -> GlobalTables:
     from globaltables.local.replication import hooks
 
     settings = settings or Settings.from_environment()
-    model = GlobalTables(DelayDistribution.parse(settings.replication_delay), settings.replica_transition_s)
+    model = GlobalTables(
+        DelayDistribution.parse(settings.replication_delay),
+        settings.replica_transition_s,
+        timing=Timing.parse(settings.timing),
+    )
     hooks.install(model)
     function_hooks.install()
     backup_responses.install()

@@ -45,20 +45,24 @@ class OutageMiddleware:
 
 
 def admin_routes(model: GlobalTables) -> dict[tuple[str, str], Callable[[dict[str, Any], bytes], tuple[int, Any]]]:
-    """``GET replication`` (status and backlog), ``POST replication`` (delay, replica transition time),
-    ``POST faults`` ({"region", "outage"?, "replication_paused"?})."""
-    from globaltables.local.replication.models import DelayDistribution
+    """``GET replication`` (status and backlog), ``POST replication`` (delay, timing, replica transition
+    time), ``POST faults`` ({"region", "outage"?, "replication_paused"?})."""
+    from globaltables.local.replication.models import DelayDistribution, Timing
 
     def status(environ: dict[str, Any], body: bytes) -> tuple[int, Any]:
         return 200, model.status()
 
     def configure(environ: dict[str, Any], body: bytes) -> tuple[int, Any]:
         settings = json.loads(body or b"{}")
-        unknown = set(settings) - {"delay", "replica_transition_s", "seed"}
+        unknown = set(settings) - {"delay", "timing", "replica_transition_s", "seed"}
         if unknown:
-            raise ValueError(f"unknown replication settings {sorted(unknown)}: use delay, replica_transition_s, seed")
+            raise ValueError(
+                f"unknown replication settings {sorted(unknown)}: use delay, timing, replica_transition_s, seed"
+            )
         if "delay" in settings:
             model.delay = DelayDistribution.parse(settings["delay"])
+        if "timing" in settings:  # before replica_transition_s, which may then adjust it
+            model.timing = Timing.parse(settings["timing"])
         if "replica_transition_s" in settings:
             seconds = float(settings["replica_transition_s"])
             if seconds < 0:

@@ -43,7 +43,8 @@ class EmbeddedAWS:
     ``start()`` returns once the server answers its readiness probe; ``stop()`` ends it (SIGTERM,
     then SIGKILL after a grace period). ``endpoint`` is the URL clients use. ``restore_from``: a
     snapshot (``EmbeddedAWSAdmin.save_state``) the server loads before it serves; one it cannot load
-    makes ``start()`` raise EmbeddedAWSError with the server's one-line reason.
+    makes ``start()`` raise EmbeddedAWSError with the server's one-line reason. ``timing``: ``fast``
+    (the default) or ``realistic`` (see ``--timing``).
     """
 
     def __init__(
@@ -54,11 +55,13 @@ class EmbeddedAWS:
         replication_delay: str | None = None,
         replica_transition_s: float | None = None,
         restore_from: str | os.PathLike[str] | None = None,
+        timing: str | None = None,
     ):
         self.port = port
         self.announce = announce
         self.replication_delay = replication_delay
         self.replica_transition_s = replica_transition_s
+        self.timing = timing
         self.env = env
         self.restore_from = os.path.abspath(restore_from) if restore_from is not None else None
         self.endpoint: str | None = None
@@ -73,6 +76,8 @@ class EmbeddedAWS:
             command += ["--replication-delay", str(self.replication_delay)]
         if self.replica_transition_s is not None:
             command += ["--replica-transition", str(self.replica_transition_s)]
+        if self.timing is not None:
+            command += ["--timing", self.timing]
         if self.restore_from is not None:
             command += ["--restore", self.restore_from]
         self.process = subprocess.Popen(

@@ -27,7 +27,9 @@ from globaltables.local import extensions, snapshot
 from globaltables.local.admin import AdminMiddleware
 from globaltables.local.faults import OutageMiddleware
 from globaltables.local.replication import DelayDistribution
+from globaltables.local.replication.models import Timing
 from globaltables.local.snapshot import SnapshotError
+from globaltables.local.unknown import UnknownRequests
 
 LOOPBACK = "127.0.0.1"
 RESTORE_FAILED = 3
@@ -37,7 +39,7 @@ RESTORE_FAILED = 3
 # body before the next request line), so each call opens a new loopback connection: about 2 ms.
 def build_app(settings: extensions.Settings | None = None) -> AdminMiddleware:
     model = extensions.install(settings)
-    app = AdminMiddleware(OutageMiddleware(DomainDispatcherApplication(create_backend_app), model))
+    app = AdminMiddleware(OutageMiddleware(UnknownRequests(DomainDispatcherApplication(create_backend_app)), model))
     extensions.register_admin_routes(app)
     return app
 
@@ -137,9 +139,26 @@ def add_replication_arguments(parser: argparse.ArgumentParser) -> None:
         "--replica-transition",
         type=float,
         default=defaults.replica_transition_s,
-        help="seconds a replica stays CREATING or DELETING "
-        f"(default {defaults.replica_transition_s}; env {extensions.TRANSITION_ENV})",
+        help="seconds a replica stays CREATING or DELETING and a synchronised setting takes to reach every "
+        f"replica (default: the timing's, {extensions.DEFAULT_TRANSITION_S} for fast; env {extensions.TRANSITION_ENV})",
     )
+    parser.add_argument(
+        "--timing",
+        type=timing_text,
+        default=defaults.timing,
+        help="how long tables take to be created and deleted, replicas to be added and removed, settings to "
+        "synchronise: fast (at once; replicas 2 s) or realistic (tens of seconds, as a small table on AWS), "
+        f"optionally with ,KEY=SECONDS overrides (default {defaults.timing}; env {extensions.TIMING_ENV})",
+    )
+
+
+def timing_text(text: str) -> str:
+    """``--timing``'s type: a timing ``Timing.parse`` accepts, kept as text."""
+    try:
+        Timing.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def port_number(text: str, lowest: int = 1) -> int:
@@ -176,7 +195,7 @@ def announcement_problem() -> str | None:
 
 def settings_from(args: argparse.Namespace) -> extensions.Settings:
     DelayDistribution.parse(args.replication_delay)  # refuse a bad value before serving
-    return extensions.Settings(args.replication_delay, args.replica_transition)
+    return extensions.Settings(args.replication_delay, args.replica_transition, args.timing)
 
 
 def main(argv: list[str] | None = None) -> int:

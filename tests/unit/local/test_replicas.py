@@ -74,7 +74,7 @@ def test_local_region_through_replica_updates_is_refused(ddb, action):
     name = create_table(ddb[EAST])
     error = error_of(ddb[EAST].update_table, TableName=name, ReplicaUpdates=[{action: {"RegionName": EAST}}])
     assert error["Code"] == "ValidationException"
-    assert "Cannot add, delete, or update the local region through ReplicaUpdates" in error["Message"]
+    assert "the local region through ReplicaUpdates" in error["Message"]
 
 
 def test_two_replica_changes_in_one_call_are_refused(ddb):
@@ -84,7 +84,7 @@ def test_two_replica_changes_in_one_call_are_refused(ddb):
         TableName=name,
         ReplicaUpdates=[{"Create": {"RegionName": WEST}}, {"Create": {"RegionName": ASIA}}],
     )
-    assert error["Code"] == "ValidationException" and "only one replica" in error["Message"]
+    assert error["Code"] == "ValidationException" and "more than one create or delete replica" in error["Message"]
     assert "Replicas" not in ddb[EAST].describe_table(TableName=name)["Table"]
 
 
@@ -150,7 +150,7 @@ def test_provisioned_capacity_without_auto_scaling_is_refused(ddb, clients):
         MaxCapacity=50,
     )
     error = error_of(ddb[EAST].update_table, TableName=name, ReplicaUpdates=[{"Create": {"RegionName": WEST}}])
-    assert "Index write capacity should either be Pay-Per-Request or AutoScaled: index GSI1" in error["Message"]
+    assert error["Message"] == "GSI write capacity should either be Pay-Per-Request or AutoScaled."
 
     scaling.register_scalable_target(
         ServiceNamespace="dynamodb",
@@ -181,7 +181,7 @@ def test_second_replica_change_while_updating_is_refused(ddb, admin):
     name = create_table(ddb[EAST])
     ddb[EAST].update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": WEST}}])
     error = error_of(ddb[EAST].update_table, TableName=name, ReplicaUpdates=[{"Create": {"RegionName": ASIA}}])
-    assert error["Code"] == "ResourceInUseException" and "being updated" in error["Message"]
+    assert error["Code"] == "ResourceInUseException" and "is in use" in error["Message"]
     error = error_of(ddb[EAST].delete_table, TableName=name)
     assert error["Code"] == "ResourceInUseException"
     wait_global_table_active(ddb[EAST], name)
@@ -199,9 +199,9 @@ def test_deletion_protection_blocks_replica_and_table_deletion(ddb):
     assert ddb[WEST].describe_table(TableName=name)["Table"]["DeletionProtectionEnabled"] is False
     ddb[WEST].update_table(TableName=name, DeletionProtectionEnabled=True)
     error = error_of(ddb[EAST].update_table, TableName=name, ReplicaUpdates=[{"Delete": {"RegionName": WEST}}])
-    assert error["Code"] == "ValidationException" and "DeletionProtectionEnabled" in error["Message"]
+    assert error["Code"] == "ValidationException" and "deletion protection" in error["Message"]
     error = error_of(ddb[EAST].delete_table, TableName=name)
-    assert error["Code"] == "ValidationException" and "DeletionProtectionEnabled" in error["Message"]
+    assert error["Code"] == "ValidationException" and "deletion protection" in error["Message"]
 
 
 def test_replicas_are_removed_one_by_one_then_the_table(ddb):

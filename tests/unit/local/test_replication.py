@@ -5,7 +5,7 @@ import datetime
 import botocore.exceptions
 import pytest
 
-from tests.unit.local.helpers import add_replica, create_table, item, poll, scan_all
+from tests.unit.local.helpers import add_replica, create_table, item, poll, scan_all, wait_global_table_active
 
 EAST, WEST, ASIA = "us-east-1", "eu-west-1", "ap-southeast-1"
 REGIONS = (EAST, WEST, ASIA)
@@ -194,4 +194,5 @@ def test_writes_to_a_replica_being_created_reach_it(ddb, admin):
     ddb[EAST].update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": WEST}}])
     ddb[EAST].put_item(TableName=name, Item=item("during", v=2))
     admin.wait_until_replicated()
+    wait_global_table_active(ddb[EAST], name)  # a replica serves reads only once ACTIVE, as on AWS
     poll(lambda: len(scan_all(ddb[WEST], name)) == 2, what="both items in the new replica")

@@ -5,10 +5,17 @@
 | ``DynamoDBBackend`` write methods | one place per API write call: holds the write lock, publishes the call's writes only if it succeeded (a failed transaction replicates nothing) |
 | ``StreamShard.add`` | every item change moto makes passes here, with old and new image, exactly as AWS replicates from the stream |
 | ``StreamRecord.__init__`` | moto stamps every record ``awsRegion: us-east-1``; replicas need their own region |
-| ``Table.describe`` | adds ``GlobalTableVersion``, ``Replicas`` and the transient statuses; resolves a KMS alias to the key ARN as AWS reports it |
-| ``DynamoHandler.update_table`` | ``ReplicaUpdates`` and the global-table checks, before moto's own update |
-| ``DynamoDBBackend.delete_table`` | refuses while the global table changes; a deleted replica leaves its group |
+| ``Table.describe`` | adds ``GlobalTableVersion``, ``Replicas`` and the transient statuses (table, indexes), ``TableClassSummary`` and ``OnDemandThroughput`` (moto keeps neither); resolves a KMS alias to the key ARN as AWS reports it |
+| ``DynamoHandler.update_table`` | ``ReplicaUpdates`` and the global-table checks, before moto's own update; after it, what moto ignores (table class, on-demand throughput, SSE) and the synchronised settings sent to every replica (the handler, not the backend: the request says which settings changed) |
+| ``DynamoHandler.create_table`` | the answer says CREATING, and the table stays CREATING for the timing's duration; keeps ``TableClass`` and ``OnDemandThroughput`` |
+| ``DynamoHandler.delete_table`` | the answer says DELETING (moto describes the table as it was) |
+| ``DynamoDBBackend.delete_table`` | refuses while the table is CREATING or the global table changes; keeps the table visible as DELETING for the timing's duration; a deleted replica leaves its group, as a replica deletion does |
+| ``DynamoDBBackend.update_time_to_live`` | time to live is synchronised: the change reaches every replica; a second change while one is on its way is refused |
+| ``DynamoHandler.call_action`` | every DynamoDB request passes here with its parsed parameters before its handler: ``global_table_api`` refuses what moto would ignore or AWS refuses up front (parameters not emulated, ``ReplicaUpdates`` shape and regions, deletion protection) |
+| ``DynamoHandler`` (added) | the global-table operations moto lacks (``global_table_api.operations``), as methods moto's ``call_action`` dispatches; start-up fails if moto has one itself |
+| ``DynamoHandler`` read and write methods (``DATA_PLANE_ACTIONS``) | one place per API call, before moto looks the table up: a table CREATING or DELETING answers ResourceNotFoundException, an index backfilling ValidationException |
 
+Used, not wrapped: ``Table._get_default_encryption_key`` (a replica's AWS managed key when the SSE type changes).
 ``install`` checks every hook exists before patching, so a moto upgrade that moves one fails loudly.
 """
 
@@ -18,12 +25,13 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
 from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
-from globaltables.local.replication import responses
-from globaltables.local.replication.models import WRITE_LOCK, GlobalTables
+from globaltables.local.replication import global_table_api, responses
+from globaltables.local.replication.models import WRITE_LOCK, GlobalTables, table_settings
 
 WRITE_METHODS = (
     "put_item",
@@ -38,10 +46,16 @@ WRITE_METHODS = (
 HOOKS: list[tuple[type, str]] = [
     *[(DynamoDBBackend, name) for name in WRITE_METHODS],
     (DynamoDBBackend, "delete_table"),
+    (DynamoDBBackend, "update_time_to_live"),
     (StreamShard, "add"),
     (StreamRecord, "__init__"),
     (Table, "describe"),
+    (Table, "_get_default_encryption_key"),
     (DynamoHandler, "update_table"),
+    (DynamoHandler, "create_table"),
+    (DynamoHandler, "delete_table"),
+    (DynamoHandler, "call_action"),
+    *[(DynamoHandler, name) for name in responses.DATA_PLANE_ACTIONS],
 ]
 
 
@@ -59,6 +73,8 @@ def _wrap(owner: type, name: str, make: Callable[[Callable[..., Any]], Callable[
 
 
 def install(model: GlobalTables) -> None:
+    global_table_api.add_operations(model)
+    _wrap(DynamoHandler, "call_action", global_table_api.call_action_hook(model))
     for name in WRITE_METHODS:
 
         def make_write(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -105,6 +121,7 @@ def install(model: GlobalTables) -> None:
                 if resolved:
                     sse["KMSMasterKeyArn"] = resolved
             description.update(model.describe_extras(self))
+            _describe_settings(self, description)
             return results
 
         return describe
@@ -117,30 +134,125 @@ def install(model: GlobalTables) -> None:
             with WRITE_LOCK:
                 model.housekeeping()
                 table = self.dynamodb_backend.get_table(body["TableName"])
+                responses.check_table_ready(model, table)
                 responses.check_table_update(model, table, body)
+                responses.check_table_class(body)
                 replica_updates = body.get("ReplicaUpdates")
                 if replica_updates:
                     responses.apply_replica_updates(model, table, replica_updates)
                     others = {k for k, v in body.items() if v is not None} - {"TableName", "ReplicaUpdates"}
                     if not others:
                         return DynamoResult(table.describe())
-                return original(self)
+                created, deleted = responses.index_changes(table, body)
+                attributes = list(table.attr)
+                try:
+                    original(self)
+                except ValueError as error:  # moto's answer to an unknown or repeated index: a bare ValueError
+                    raise MockValidationException(f"One or more parameter values were invalid: {error}") from None
+                # moto replaces the table's AttributeDefinitions with the request's; AWS adds them.
+                table.attr = responses.merged_attributes(attributes, table.attr)
+                responses.apply_unmodelled_update(model, table, body)
+                model.settings_changed(table, responses.synchronised_settings(table, body), created, deleted)
+                return DynamoResult(table.describe())
 
         return update_table
 
     _wrap(DynamoHandler, "update_table", make_update_table)
 
+    def make_create_table(original: Callable[..., Any]) -> Callable[..., Any]:
+        def create_table(self: Any) -> Any:
+            body = getattr(self, "params", {}) or {}
+            responses.check_table_class(body)
+            with WRITE_LOCK:
+                original(self)
+                table = self.dynamodb_backend.tables[body["TableName"]]
+                responses.record_created_table(model, table, body)
+                return _answer_as(DynamoResult(table.describe()), "CREATING")
+
+        return create_table
+
+    _wrap(DynamoHandler, "create_table", make_create_table)
+
+    def make_handler_delete_table(original: Callable[..., Any]) -> Callable[..., Any]:
+        def delete_table(self: Any) -> Any:
+            return _answer_as(original(self), "DELETING")
+
+        return delete_table
+
+    _wrap(DynamoHandler, "delete_table", make_handler_delete_table)
+
     def make_delete_table(original: Callable[..., Any]) -> Callable[..., Any]:
         def delete_table(self: Any, name: str) -> Any:
             with WRITE_LOCK:
                 model.housekeeping()
-                table = self.tables.get(name)
+                table = _table_or_none(self, name)
                 if table is not None:
+                    if model.table_status(table) == "DELETING":
+                        return table  # AWS: "If table is already in the DELETING state, no error is returned."
+                    responses.check_creating_deletion(model, table)
                     responses.check_table_deletion(model, table)
                 deleted = original(self, name)
-                model.forget_region(self.account_id, name, self.region_name)
+                model.table_deleted(self, deleted)
                 return deleted
 
         return delete_table
 
     _wrap(DynamoDBBackend, "delete_table", make_delete_table)
+
+    def make_update_ttl(original: Callable[..., Any]) -> Callable[..., Any]:
+        def update_time_to_live(self: Any, table_name: str, ttl_spec: dict[str, Any]) -> None:
+            with WRITE_LOCK:
+                model.housekeeping()
+                table = _table_or_none(self, table_name)
+                if table is not None:
+                    responses.check_ttl_update(model, table)
+                original(self, table_name, ttl_spec)
+                if table is not None:
+                    model.settings_changed(table, {"ttl": dict(table.ttl)})
+
+        return update_time_to_live
+
+    _wrap(DynamoDBBackend, "update_time_to_live", make_update_ttl)
+
+    for action in responses.DATA_PLANE_ACTIONS:
+
+        def make_data_plane(original: Callable[..., Any], action: str = action) -> Callable[..., Any]:
+            def call(self: Any) -> Any:
+                responses.check_data_plane(model, self.dynamodb_backend, action, getattr(self, "params", {}) or {})
+                return original(self)
+
+            return call
+
+        _wrap(DynamoHandler, action, make_data_plane)
+
+
+def _table_or_none(backend: Any, name: str) -> Any:
+    try:
+        return backend.get_table(name)  # by name or ARN
+    except Exception:  # moto's ResourceNotFoundException: the original call answers it
+        return None
+
+
+def _answer_as(result: Any, status: str) -> Any:
+    """CreateTable and DeleteTable answer CREATING and DELETING on AWS, however short the transition."""
+    description = result.result.get("TableDescription") if isinstance(result.result, dict) else None
+    if description is not None:
+        description["TableStatus"] = status
+        if status == "CREATING":
+            for index in description.get("GlobalSecondaryIndexes") or []:
+                index["IndexStatus"] = "CREATING"
+    return result
+
+
+def _describe_settings(table: Any, description: dict[str, Any]) -> None:
+    """What DescribeTable shows of the settings moto does not keep, and indexes during a creation."""
+    settings = table_settings(table)
+    if settings.get("TableClass"):
+        description["TableClassSummary"] = {"TableClass": settings["TableClass"]}
+    if settings.get("OnDemandThroughput"):
+        description["OnDemandThroughput"] = dict(settings["OnDemandThroughput"])
+    for index in description.get("GlobalSecondaryIndexes") or []:
+        if description.get("TableStatus") == "CREATING":
+            index["IndexStatus"] = "CREATING"
+        elif index.get("IndexStatus") == "CREATING":
+            index["Backfilling"] = True

@@ -15,6 +15,17 @@ How replication works here, as on AWS, item by item:
   again, so they do not replicate back.
 - The sending region's CloudWatch gets ``ReplicationLatency`` (ms, from the write's acknowledgement to
   its visibility in the receiving replica) with dimensions ``TableName`` and ``ReceivingRegion``.
+
+Table lifecycle and settings, as AWS documents them (durations from ``Timing``):
+
+- A new table is CREATING, a deleted one DELETING, before it is ACTIVE or gone; neither serves reads
+  or writes meanwhile. A table deleted in a replica's own region leaves its global table: the others
+  show that replica DELETING, then drop it.
+- Settings AWS keeps identical on every replica (billing mode, write capacity, indexes, stream, time
+  to live, SSE type, on-demand maximum writes, warm throughput) reach every other replica when the
+  change's ``Sync`` is due; meanwhile every replica is UPDATING. Read capacity, table class and
+  on-demand maximum reads are synchronised too unless a replica overrides them (``Replica``'s
+  overrides, set through ``ReplicaUpdates``). A new replica gets the synchronised settings.
 """
 
 from __future__ import annotations
@@ -99,22 +110,131 @@ class DelayDistribution:
         return min(self.max_ms, rng.lognormvariate(math.log(self.median_ms), self.sigma))
 
 
+# ``Timing.parse`` keys: ``realistic,create_replica=5`` sets one duration of a profile.
+TIMING_KEYS = {
+    "create_table": "create_table_s",
+    "delete_table": "delete_table_s",
+    "create_replica": "create_replica_s",
+    "delete_replica": "delete_replica_s",
+    "sync": "sync_s",
+}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long DynamoDB's asynchronous transitions last here (seconds): a new table CREATING, a deleted
+    one DELETING, a replica CREATING or DELETING, a synchronised change (or an index) on its way to
+    every replica (UPDATING). ``fast`` is for tests and runs: tables appear and vanish at once (their
+    answers still say CREATING and DELETING). ``realistic`` is a small table on AWS, compressed: AWS
+    takes seconds to create a table but minutes to add a replica."""
+
+    name: str = "fast"
+    create_table_s: float = 0.0
+    delete_table_s: float = 0.0
+    create_replica_s: float = 2.0
+    delete_replica_s: float = 2.0
+    sync_s: float = 2.0
+
+    @classmethod
+    def parse(cls, text: str) -> Timing:
+        """``fast`` or ``realistic``, optionally followed by ``,KEY=SECONDS`` overrides (keys: TIMING_KEYS)."""
+        name, *overrides = [part.strip() for part in str(text).split(",")]
+        if name not in TIMINGS:
+            raise ValueError(f"timing {text!r}: use {' or '.join(TIMINGS)}, optionally with ,KEY=SECONDS overrides")
+        values: dict[str, float] = {}
+        for override in overrides:
+            key, _, seconds = override.partition("=")
+            try:
+                values[TIMING_KEYS[key.strip()]] = float(seconds)
+            except (KeyError, ValueError):
+                raise ValueError(
+                    f"timing {text!r}: {override!r} is not KEY=SECONDS with KEY one of {', '.join(TIMING_KEYS)}"
+                ) from None
+        return replace(TIMINGS[name], **values)
+
+    def __post_init__(self) -> None:
+        durations = [getattr(self, attribute) for attribute in TIMING_KEYS.values()]
+        if not all(math.isfinite(seconds) and seconds >= 0 for seconds in durations):
+            raise ValueError(f"timing durations must be finite and >= 0: {self}")
+
+    def with_replica_transition(self, seconds: float) -> Timing:
+        """The legacy ``replica_transition_s`` knob: replica creation, deletion and synchronisation."""
+        return replace(self, create_replica_s=seconds, delete_replica_s=seconds, sync_s=seconds)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, **{attribute: getattr(self, attribute) for attribute in TIMING_KEYS.values()}}
+
+
+TIMINGS = {
+    "fast": Timing(),
+    # 02_table_replicas with three regions then waits 10 + 2 x 15 s for the table and its replicas.
+    "realistic": Timing("realistic", 10.0, 10.0, 15.0, 15.0, 10.0),
+}
+
+
 @dataclass
 class Replica:
     region: str
     status: str  # CREATING, ACTIVE, DELETING
     kms_key_arn: str | None = None
     due: float = 0.0  # monotonic time at which CREATING/DELETING ends
+    # What this replica overrides of the synchronised settings (ReplicaUpdates Create or Update).
+    read_capacity: int | None = None
+    index_read_capacity: dict[str, int] = field(default_factory=dict)
+    table_class: str | None = None
+    max_read_request_units: int | None = None
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, status: str | None = None, table_class: str = "STANDARD") -> dict[str, Any]:
+        """As ``Replicas`` lists it; ``status`` (UPDATING during a synchronised change) and the
+        synchronised ``table_class`` come from the group."""
         description: dict[str, Any] = {
             "RegionName": self.region,
-            "ReplicaStatus": self.status,
-            "ReplicaTableClassSummary": {"TableClass": "STANDARD"},
+            "ReplicaStatus": status or self.status,
+            "ReplicaTableClassSummary": {"TableClass": self.table_class or table_class},
         }
         if self.kms_key_arn:
             description["KMSMasterKeyId"] = self.kms_key_arn
+        if self.read_capacity is not None:
+            description["ProvisionedThroughputOverride"] = {"ReadCapacityUnits": self.read_capacity}
+        if self.max_read_request_units is not None:
+            description["OnDemandThroughputOverride"] = {"MaxReadRequestUnits": self.max_read_request_units}
+        if self.index_read_capacity:
+            description["GlobalSecondaryIndexes"] = [
+                {"IndexName": name, "ProvisionedThroughputOverride": {"ReadCapacityUnits": units}}
+                for name, units in sorted(self.index_read_capacity.items())
+            ]
         return description
+
+
+@dataclass
+class Sync:
+    """A change of synchronised settings made in ``source``, on its way to the other replicas: applied
+    to them when ``due``; until then the ``regions`` listed are UPDATING (and the whole table busy)."""
+
+    source: str
+    settings: dict[str, Any]
+    regions: list[str]
+    due: float
+
+
+@dataclass
+class Transition:
+    """A table (not a replica: those are ``Replica``) CREATING or DELETING until ``due``."""
+
+    status: str
+    due: float
+
+
+@dataclass
+class IndexTransition:
+    """A global secondary index CREATING (backfilling) or DELETING until ``due``."""
+
+    account_id: str
+    region: str
+    table_name: str
+    index_name: str
+    status: str
+    due: float
 
 
 @dataclass
@@ -126,9 +246,18 @@ class ReplicaGroup:
     replicas: dict[str, Replica] = field(default_factory=dict)
     # Per region, per item key: the (write timestamp, writing region) of the version it holds.
     versions: dict[str, dict[Any, tuple[int, str]]] = field(default_factory=dict)
+    syncs: list[Sync] = field(default_factory=list)
+    # The synchronised value of what a replica may override (``read_capacity``, ``index_read_capacity``,
+    # ``table_class``, ``max_read_request_units``): what replicas without an override, and new ones, get.
+    synced: dict[str, Any] = field(default_factory=dict)
 
     def busy(self) -> bool:
-        return any(r.status != "ACTIVE" for r in self.replicas.values())
+        return bool(self.syncs) or any(r.status != "ACTIVE" for r in self.replicas.values())
+
+    def replica_status(self, replica: Replica) -> str:
+        if replica.status == "ACTIVE" and any(replica.region in sync.regions for sync in self.syncs):
+            return "UPDATING"
+        return replica.status
 
 
 @dataclass(order=True)
@@ -158,15 +287,108 @@ class _Capture(threading.local):
     writes: dict[Any, CapturedWrite] | None = None
 
 
+def table_settings(table: Any) -> dict[str, Any]:
+    """What moto does not keep of a table (``TableClass``, ``OnDemandThroughput``), kept on the moto
+    Table itself so that it is saved, restored and deleted with it."""
+    settings = getattr(table, "globaltables_settings", None)
+    if settings is None:
+        settings = {}
+        table.globaltables_settings = settings
+    return settings
+
+
+def find_index(table: Any, name: str) -> Any:
+    return next((index for index in table.global_indexes if index.name == name), None)
+
+
+def apply_settings(table: Any, settings: dict[str, Any], replica: Replica | None) -> None:
+    """Apply synchronised ``settings`` (``responses.synchronised_settings`` names them) to one
+    replica's table, keeping what that ``replica`` overrides."""
+    overrides = replica or Replica("", "ACTIVE")
+    if "billing_mode" in settings:
+        table.billing_mode = settings["billing_mode"]
+    table.throughput = dict(table.throughput)
+    if "write_capacity" in settings:
+        table.throughput["WriteCapacityUnits"] = settings["write_capacity"]
+    if "read_capacity" in settings and overrides.read_capacity is None:
+        table.throughput["ReadCapacityUnits"] = settings["read_capacity"]
+    if "attributes" in settings:
+        table.attr = copy.deepcopy(settings["attributes"])
+    for name, index_settings in settings.get("indexes", {}).items():
+        index = find_index(table, name)
+        if index is None:
+            continue
+        index.throughput = dict(index.throughput)
+        if "write_capacity" in index_settings:
+            index.throughput["WriteCapacityUnits"] = index_settings["write_capacity"]
+        if "read_capacity" in index_settings and name not in overrides.index_read_capacity:
+            index.throughput["ReadCapacityUnits"] = index_settings["read_capacity"]
+        if "warm_throughput" in index_settings:
+            index.warm_throughput = dict(index_settings["warm_throughput"])
+    if "ttl" in settings:
+        table.ttl = dict(settings["ttl"])
+    if "stream" in settings and settings["stream"] != table.stream_specification:
+        table.set_stream_specification(dict(settings["stream"]))
+    if "sse_enabled" in settings:
+        if settings["sse_enabled"]:
+            # The type is synchronised, not the key: each replica takes its own region's AWS managed key.
+            key = table._get_default_encryption_key(table.account_id, table.region_name)
+            table.sse_specification = {"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key}
+        else:
+            table.sse_specification = {"Enabled": False}
+        if replica is not None:
+            replica.kms_key_arn = table.sse_specification.get("KMSMasterKeyId")
+    if "warm_throughput" in settings:
+        table.warm_throughput = dict(settings["warm_throughput"])
+    extras = table_settings(table)
+    if "table_class" in settings and overrides.table_class is None:
+        extras["TableClass"] = settings["table_class"]
+    on_demand = dict(extras.get("OnDemandThroughput") or {})
+    if "max_write_request_units" in settings:
+        on_demand["MaxWriteRequestUnits"] = settings["max_write_request_units"]
+    if "max_read_request_units" in settings and overrides.max_read_request_units is None:
+        on_demand["MaxReadRequestUnits"] = settings["max_read_request_units"]
+    if on_demand:
+        extras["OnDemandThroughput"] = on_demand
+
+
+def apply_overrides(table: Any, replica: Replica) -> None:
+    """Give ``table`` what its ``replica`` overrides of the synchronised settings."""
+    table.throughput = dict(table.throughput)
+    if replica.read_capacity is not None:
+        table.throughput["ReadCapacityUnits"] = replica.read_capacity
+    for name, units in replica.index_read_capacity.items():
+        index = find_index(table, name)
+        if index is not None:
+            index.throughput = {**index.throughput, "ReadCapacityUnits": units}
+    extras = table_settings(table)
+    if replica.table_class is not None:
+        extras["TableClass"] = replica.table_class
+    if replica.max_read_request_units is not None:
+        extras["OnDemandThroughput"] = {
+            **(extras.get("OnDemandThroughput") or {}),
+            "MaxReadRequestUnits": replica.max_read_request_units,
+        }
+
+
 class GlobalTables:
     """All replica groups of the embedded AWS, the replication queue and the fault switches."""
 
     def __init__(
-        self, delay: DelayDistribution | None = None, replica_transition_s: float = 2.0, seed: int | None = None
+        self,
+        delay: DelayDistribution | None = None,
+        replica_transition_s: float | None = None,
+        seed: int | None = None,
+        timing: Timing | None = None,
     ):
         self.delay = delay or DelayDistribution()
-        self.replica_transition_s = replica_transition_s
+        self.timing = timing or Timing()
+        if replica_transition_s is not None:
+            self.replica_transition_s = replica_transition_s
         self.groups: dict[tuple[str, str], ReplicaGroup] = {}
+        # Tables CREATING or DELETING, by (account, region, table name); indexes CREATING or DELETING.
+        self.transitions: dict[tuple[str, str, str], Transition] = {}
+        self.index_transitions: list[IndexTransition] = []
         self.paused_regions: set[str] = set()
         self.outage_regions: set[str] = set()
         self.rng = random.Random(seed)
@@ -178,6 +400,14 @@ class GlobalTables:
         self._wakeup = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
         self.delivered = 0
+
+    @property
+    def replica_transition_s(self) -> float:
+        return self.timing.create_replica_s
+
+    @replica_transition_s.setter
+    def replica_transition_s(self, seconds: float) -> None:
+        self.timing = self.timing.with_replica_transition(seconds)
 
     # ----- groups and replicas -------------------------------------------------------------
 
@@ -196,12 +426,20 @@ class GlobalTables:
             group = ReplicaGroup(table.account_id, table.name)
             group.replicas[table.region_name] = Replica(table.region_name, "ACTIVE", kms)
             group.versions[table.region_name] = {}
+            extras = table_settings(table)
+            group.synced = {
+                "read_capacity": table.throughput.get("ReadCapacityUnits"),
+                "index_read_capacity": {i.name: i.throughput.get("ReadCapacityUnits") for i in table.global_indexes},
+                "table_class": extras.get("TableClass", "STANDARD"),
+                "max_read_request_units": (extras.get("OnDemandThroughput") or {}).get("MaxReadRequestUnits"),
+            }
             self.groups[key] = group
         return self.groups[key]
 
     def add_replica(self, source: Any, region: str, kms_key_arn: str | None) -> Replica:
-        """Create the replica table in ``region`` from ``source`` (schema, indexes, stream, SSE) and
-        copy the source's items into it. Its status is CREATING for the configured transition time."""
+        """Create the replica table in ``region`` from ``source`` with the synchronised settings (schema,
+        indexes, billing and capacity, stream, SSE type, time to live, table class, ...) and copy the
+        source's items into it. Its status is CREATING for the timing's ``create_replica_s``."""
         group = self.start_group(source)
         backend = dynamodb_backends[source.account_id][region]
         sse = None
@@ -214,19 +452,33 @@ class GlobalTables:
             schema=copy.deepcopy(source.schema),
             throughput=copy.deepcopy(source.throughput) if source.billing_mode != "PAY_PER_REQUEST" else None,
             attr=copy.deepcopy(source.attr),
-            global_indexes=[index.describe() for index in source.global_indexes] or None,
+            global_indexes=[i.describe() for i in source.global_indexes if i.status != "DELETING"] or None,
             indexes=[index.describe() for index in source.indexes] or None,
             streams={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
             billing_mode=source.billing_mode,
             sse_specification=sse,
             tags=[],
             deletion_protection_enabled=False,
-            warm_throughput=None,
+            warm_throughput=copy.deepcopy(source.warm_throughput),
         )
         for index in replica_table.global_indexes:
-            index.throughput = copy.deepcopy(next(i for i in source.global_indexes if i.name == index.name).throughput)
+            source_index = find_index(source, index.name)
+            index.throughput = copy.deepcopy(source_index.throughput)
+            index.warm_throughput = copy.deepcopy(source_index.warm_throughput)
+        source_extras = table_settings(source)
+        synced = {
+            "ttl": source.ttl,
+            "read_capacity": group.synced.get("read_capacity"),
+            "indexes": {
+                name: {"read_capacity": units} for name, units in group.synced.get("index_read_capacity", {}).items()
+            },
+            "table_class": group.synced.get("table_class", "STANDARD"),
+            "max_write_request_units": (source_extras.get("OnDemandThroughput") or {}).get("MaxWriteRequestUnits"),
+            "max_read_request_units": group.synced.get("max_read_request_units"),
+        }
+        apply_settings(replica_table, {k: v for k, v in synced.items() if v is not None}, None)
         replica = Replica(region, "CREATING", (sse or {}).get("KMSMasterKeyId") or self._sse_arn(replica_table))
-        replica.due = time.monotonic() + self.replica_transition_s
+        replica.due = time.monotonic() + self.timing.create_replica_s
         group.replicas[region] = replica
         # Backfill: the new replica starts with the source's items and their versions.
         self._capture.applying = True
@@ -270,7 +522,7 @@ class GlobalTables:
         """Mark the replica DELETING; ``housekeeping`` deletes its table when the transition ends."""
         replica = group.replicas[region]
         replica.status = "DELETING"
-        replica.due = time.monotonic() + self.replica_transition_s
+        replica.due = time.monotonic() + self.timing.delete_replica_s
 
     def forget_region(self, account_id: str, table_name: str, region: str) -> None:
         """The table in ``region`` is gone (DeleteTable or a finished replica deletion)."""
@@ -284,10 +536,17 @@ class GlobalTables:
             self.groups.pop((account_id, table_name), None)
 
     def housekeeping(self) -> None:
-        """Finish replica transitions that are due (CREATING to ACTIVE, DELETING to gone)."""
+        """Finish the transitions that are due: replicas and tables CREATING to ACTIVE and DELETING to
+        gone, synchronised changes reaching the other replicas, indexes CREATING or DELETING."""
         now = time.monotonic()
         with WRITE_LOCK:
             for group in list(self.groups.values()):
+                for sync in [sync for sync in group.syncs if now >= sync.due]:
+                    group.syncs.remove(sync)
+                    for region, replica in group.replicas.items():
+                        target = dynamodb_backends[group.account_id][region].tables.get(group.table_name)
+                        if region != sync.source and target is not None:
+                            apply_settings(target, sync.settings, replica)
                 for replica in list(group.replicas.values()):
                     if replica.status == "CREATING" and now >= replica.due:
                         replica.status = "ACTIVE"
@@ -295,25 +554,163 @@ class GlobalTables:
                         backend = dynamodb_backends[group.account_id][replica.region]
                         backend.tables.pop(group.table_name, None)
                         self.forget_region(group.account_id, group.table_name, replica.region)
+            for (account_id, region, name), transition in list(self.transitions.items()):
+                if now >= transition.due:
+                    del self.transitions[(account_id, region, name)]
+                    if transition.status == "DELETING":
+                        dynamodb_backends[account_id][region].tables.pop(name, None)
+            for change in [change for change in self.index_transitions if now >= change.due]:
+                self.index_transitions.remove(change)
+                table = dynamodb_backends[change.account_id][change.region].tables.get(change.table_name)
+                index = find_index(table, change.index_name) if table is not None else None
+                if index is None:
+                    continue
+                if change.status == "DELETING":
+                    table.global_indexes = [i for i in table.global_indexes if i is not index]
+                else:
+                    index.status = "ACTIVE"
+
+    def table_status(self, table: Any) -> str:
+        """TableStatus as AWS would answer it now: CREATING, DELETING, UPDATING or ACTIVE."""
+        transition = self.transitions.get((table.account_id, table.region_name, table.name))
+        if transition is not None:
+            return transition.status
+        group = self.group_of(table)
+        if group is not None:
+            own = group.replicas[table.region_name].status
+            if own != "ACTIVE":
+                return own
+            if group.busy():
+                return "UPDATING"
+        if any(index.status != "ACTIVE" for index in table.global_indexes):
+            return "UPDATING"
+        return "ACTIVE"
+
+    def unavailable(self, table: Any) -> str | None:
+        """CREATING or DELETING if ``table`` may not serve reads and writes now (exact to the moment, without
+        waiting for the next ``housekeeping``: this runs on every read and write), else None."""
+        now = time.monotonic()
+        transition = self.transitions.get((table.account_id, table.region_name, table.name))
+        if transition is not None and now < transition.due:
+            return transition.status
+        group = self.group_of(table)
+        own = group.replicas.get(table.region_name) if group is not None else None
+        if own is not None and own.status in ("CREATING", "DELETING") and now < own.due:
+            return own.status
+        return None
 
     def describe_extras(self, table: Any) -> dict[str, Any]:
-        """Fields DescribeTable adds for a replica: version, the other replicas, UPDATING or CREATING."""
+        """Fields DescribeTable adds: the status, and for a replica the version and the other replicas."""
         self.housekeeping()
+        extras: dict[str, Any] = {}
+        status = self.table_status(table)
+        if status != "ACTIVE":
+            extras["TableStatus"] = status
         group = self.group_of(table)
-        if group is None:
-            return {}
-        own = group.replicas[table.region_name]
-        extras: dict[str, Any] = {
-            "GlobalTableVersion": GLOBAL_TABLE_VERSION,
-            "Replicas": [r.describe() for region, r in group.replicas.items() if region != table.region_name],
-        }
-        if own.status == "CREATING":
-            extras["TableStatus"] = "CREATING"
-        elif own.status == "DELETING":
-            extras["TableStatus"] = "DELETING"
-        elif group.busy():
-            extras["TableStatus"] = "UPDATING"
+        if group is not None:
+            extras["GlobalTableVersion"] = GLOBAL_TABLE_VERSION
+            # AWS's default for a global table in one account: settings synchronised, some overridable.
+            extras["GlobalTableSettingsReplicationMode"] = "ENABLED_WITH_OVERRIDES"
+            extras["Replicas"] = [
+                r.describe(group.replica_status(r), group.synced.get("table_class", "STANDARD"))
+                for region, r in group.replicas.items()
+                if region != table.region_name
+            ]
         return extras
+
+    # ----- table lifecycle and synchronised settings ------------------------------------------
+
+    def table_created(self, table: Any) -> None:
+        """A table made by CreateTable: CREATING for the timing's ``create_table_s``."""
+        if self.timing.create_table_s > 0:
+            due = time.monotonic() + self.timing.create_table_s
+            self.transitions[(table.account_id, table.region_name, table.name)] = Transition("CREATING", due)
+
+    def table_deleted(self, backend: Any, table: Any) -> None:
+        """moto has just removed ``table`` from ``backend`` (DeleteTable): keep it visible as DELETING
+        until the transition ends; a replica leaves its global table, as a replica deletion does."""
+        group = self.group_of(table)
+        if group is not None:
+            backend.tables[table.name] = table
+            self.remove_replica(group, table.region_name)
+        elif self.timing.delete_table_s > 0:
+            backend.tables[table.name] = table
+            due = time.monotonic() + self.timing.delete_table_s
+            self.transitions[(table.account_id, table.region_name, table.name)] = Transition("DELETING", due)
+
+    def settings_changed(
+        self,
+        table: Any,
+        settings: dict[str, Any],
+        created_indexes: list[str] | None = None,
+        deleted_indexes: list[Any] | None = None,
+    ) -> None:
+        """``table`` has just changed (by moto, or by ``apply_settings``): indexes created or deleted go
+        through CREATING or DELETING in every replica at once; the other synchronised ``settings``
+        reach the other replicas when the timing's ``sync_s`` is over, every replica UPDATING meanwhile."""
+        due = time.monotonic() + self.timing.sync_s
+        group = self.group_of(table)
+        tables = [table]
+        if group is not None:
+            for region in group.replicas:
+                other = dynamodb_backends[table.account_id][region].tables.get(table.name)
+                if region != table.region_name and other is not None:
+                    tables.append(other)
+        for name in created_indexes or []:
+            created = find_index(table, name)
+            for target in tables:
+                index = find_index(target, name)
+                if index is None:
+                    target.attr = copy.deepcopy(table.attr)
+                    index = type(created).create(created.describe(), target.table_key_attrs)
+                    index.throughput = copy.deepcopy(created.throughput)
+                    target.global_indexes.append(index)
+                index.status = "CREATING"
+                self._index_changing(target, name, "CREATING", due)
+            if group is not None:
+                group.synced.setdefault("index_read_capacity", {})[name] = created.throughput.get("ReadCapacityUnits")
+        for deleted in deleted_indexes or []:
+            for target in tables:
+                index = find_index(target, deleted.name)
+                if index is None and target is table:
+                    index = deleted  # moto removed it at once: AWS shows it DELETING for a while
+                    target.global_indexes.append(index)
+                if index is not None:
+                    index.status = "DELETING"
+                    self._index_changing(target, deleted.name, "DELETING", due)
+            if group is not None:
+                group.synced.get("index_read_capacity", {}).pop(deleted.name, None)
+        if group is None or not (settings or created_indexes or deleted_indexes):
+            return
+        for key in ("read_capacity", "table_class", "max_read_request_units"):
+            if key in settings:
+                group.synced[key] = settings[key]
+        for name, index_settings in settings.get("indexes", {}).items():
+            if "read_capacity" in index_settings:
+                group.synced.setdefault("index_read_capacity", {})[name] = index_settings["read_capacity"]
+        group.syncs.append(Sync(table.region_name, copy.deepcopy(settings), sorted(group.replicas), due))
+
+    def replica_updated(self, table: Any, region: str) -> None:
+        """A ReplicaUpdates Update (key or overrides) of the replica in ``region``, made through ``table``:
+        that replica is UPDATING (and the global table busy) for the timing's ``sync_s``."""
+        group = self.group_of(table)
+        if group is not None:
+            group.syncs.append(Sync(table.region_name, {}, [region], time.monotonic() + self.timing.sync_s))
+
+    def pending_ttl_change(self, table: Any) -> bool:
+        group = self.group_of(table)
+        return group is not None and any("ttl" in sync.settings for sync in group.syncs)
+
+    def _index_changing(self, table: Any, name: str, status: str, due: float) -> None:
+        self.index_transitions = [
+            change
+            for change in self.index_transitions
+            if (change.account_id, change.region, change.table_name, change.index_name)
+            != (table.account_id, table.region_name, table.name, name)
+        ]
+        self.index_transitions.append(
+            IndexTransition(table.account_id, table.region_name, table.name, name, status, due)
+        )
 
     # ----- capture of local writes ---------------------------------------------------------
 
@@ -403,6 +800,7 @@ class GlobalTables:
             return {
                 "delay": replace(self.delay),
                 "replica_transition_s": self.replica_transition_s,
+                "timing": self.timing,
                 "rng": self.rng.getstate(),
                 "groups": [
                     ReplicaGroup(
@@ -410,9 +808,13 @@ class GlobalTables:
                         g.table_name,
                         {region: replace(r, due=max(0.0, r.due - now)) for region, r in g.replicas.items()},
                         g.versions,
+                        [replace(sync, due=max(0.0, sync.due - now)) for sync in g.syncs],
+                        g.synced,
                     )
                     for g in self.groups.values()
                 ],
+                "transitions": {key: replace(t, due=max(0.0, t.due - now)) for key, t in self.transitions.items()},
+                "index_transitions": [replace(c, due=max(0.0, c.due - now)) for c in self.index_transitions],
                 "paused_regions": sorted(self.paused_regions),
                 "outage_regions": sorted(self.outage_regions),
                 "queue": [replace(d, due=max(0.0, d.due - now)) for d in self._queue],
@@ -427,13 +829,20 @@ class GlobalTables:
         now = time.monotonic()
         with WRITE_LOCK, self._wakeup:
             self.delay = state["delay"]
-            self.replica_transition_s = state["replica_transition_s"]
+            if "timing" in state:
+                self.timing = state["timing"]
+            else:  # a snapshot from before timings
+                self.replica_transition_s = state["replica_transition_s"]
             self.rng.setstate(state["rng"])
             self.groups.clear()
             for group in state["groups"]:
                 for replica in group.replicas.values():
                     replica.due = now + replica.due
+                for sync in group.syncs:
+                    sync.due = now + sync.due
                 self.groups[(group.account_id, group.table_name)] = group
+            self.transitions = {key: replace(t, due=now + t.due) for key, t in state.get("transitions", {}).items()}
+            self.index_transitions = [replace(c, due=now + c.due) for c in state.get("index_transitions", [])]
             self.paused_regions.clear()
             self.paused_regions.update(state["paused_regions"])
             self.outage_regions.clear()
@@ -562,6 +971,7 @@ class GlobalTables:
         return {
             "delay": self.delay.describe(),
             "replica_transition_s": self.replica_transition_s,
+            "timing": self.timing.describe(),
             "backlog": self.backlog(),
             "delivered": self.delivered,
             "paused_regions": sorted(self.paused_regions),
