@@ -187,13 +187,16 @@ class Manifest(BaseModel):
     resources: list[Resource] = Field(default_factory=list)
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, content: str | bytes, private: bool = False) -> None:
+    """Write ``content`` to a temporary file beside ``path`` and rename it over ``path``: a reader sees
+    the old file or the new one, never half of one. ``private`` keeps it readable by its owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; outputs are for reading
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
+        if not private:
+            os.chmod(temporary, 0o644)  # mkstemp makes it private; outputs are for reading
+        with os.fdopen(handle, "wb" if isinstance(content, bytes) else "w") as stream:
+            stream.write(content)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)

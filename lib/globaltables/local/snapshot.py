@@ -39,10 +39,8 @@ import hashlib
 import importlib
 import io
 import json
-import os
 import pickle
 import sys
-import tempfile
 import threading
 import time
 import weakref
@@ -369,19 +367,10 @@ def dumps(model: GlobalTables) -> tuple[dict[str, Any], bytes]:
 
 
 def write(path: Path, header: dict[str, Any], payload: bytes) -> int:
-    """Write the snapshot atomically (a temporary file in the same folder, then ``os.replace``)."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(MAGIC)
-            stream.write(json.dumps(header, sort_keys=True).encode() + b"\n")
-            stream.write(payload)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write the snapshot atomically, readable by its owner only (it holds the KMS keys' private keys)."""
+    from globaltables.state import write_atomically
+
+    write_atomically(path, MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + payload, private=True)
     return path.stat().st_size
 
 
