@@ -44,6 +44,7 @@ def test_regions_are_separate_worlds(clients):
         AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+
     # The session's server holds other tests' tables too: read every page (ListTables gives 100 a page).
     def names(client):
         return {name for page in client.get_paginator("list_tables").paginate() for name in page["TableNames"]}

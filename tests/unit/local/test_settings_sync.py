@@ -341,3 +341,189 @@ def test_writes_keep_replicating_while_a_setting_is_on_its_way(ddb):
     ddb[EAST].put_item(TableName=name, Item=item("during", v=1))
     poll(lambda: "Item" in ddb[WEST].get_item(TableName=name, Key=item("during")), what="item replicated")
     settled(ddb, name)
+
+
+# ----- write auto scaling: synchronised; read auto scaling: per region ------------------------------
+
+WRITE_POLICY = {
+    "TargetValue": 70.0,
+    "PredefinedMetricSpecification": {"PredefinedMetricType": "DynamoDBWriteCapacityUtilization"},
+}
+
+
+def scaling_clients(clients):
+    return {region: clients.client("application-autoscaling", region) for region in REGIONS}
+
+
+def scaling_state(scaling, name):
+    """Per region: the table's targets (resource, dimension) -> (min, max), its policies
+    (resource, dimension, name) -> target value, and how many alarms its policies have."""
+    state = {}
+    for region, client in scaling.items():
+        targets = client.describe_scalable_targets(ServiceNamespace="dynamodb")["ScalableTargets"]
+        policies = client.describe_scaling_policies(ServiceNamespace="dynamodb")["ScalingPolicies"]
+        mine = [p for p in policies if p["ResourceId"].split("/")[1] == name]
+        state[region] = (
+            {
+                (t["ResourceId"], t["ScalableDimension"]): (t["MinCapacity"], t["MaxCapacity"])
+                for t in targets
+                if t["ResourceId"].split("/")[1] == name
+            },
+            {
+                (p["ResourceId"], p["ScalableDimension"], p["PolicyName"]): p[
+                    "TargetTrackingScalingPolicyConfiguration"
+                ]["TargetValue"]
+                for p in mine
+            },
+            sum(len(p.get("Alarms", [])) for p in mine),
+        )
+    return state
+
+
+def scale_writes(client, name, low=5, high=50, target=70.0):
+    """What 02 does in a region: write auto scaling on the table and its index."""
+    for resource, kind in ((f"table/{name}", "table"), (f"table/{name}/index/GSI1", "index")):
+        dimension = f"dynamodb:{kind}:WriteCapacityUnits"
+        client.register_scalable_target(
+            ServiceNamespace="dynamodb",
+            ResourceId=resource,
+            ScalableDimension=dimension,
+            MinCapacity=low,
+            MaxCapacity=high,
+        )
+        client.put_scaling_policy(
+            PolicyName=f"{name}-write-{kind}",
+            ServiceNamespace="dynamodb",
+            ResourceId=resource,
+            ScalableDimension=dimension,
+            PolicyType="TargetTrackingScaling",
+            TargetTrackingScalingPolicyConfiguration={**WRITE_POLICY, "TargetValue": target},
+        )
+
+
+def write_scaling(name, low=5, high=50, target=70.0):
+    table, index = f"table/{name}", f"table/{name}/index/GSI1"
+    return (
+        {
+            (table, "dynamodb:table:WriteCapacityUnits"): (low, high),
+            (index, "dynamodb:index:WriteCapacityUnits"): (low, high),
+        },
+        {
+            (table, "dynamodb:table:WriteCapacityUnits", f"{name}-write-table"): target,
+            (index, "dynamodb:index:WriteCapacityUnits", f"{name}-write-index"): target,
+        },
+        8,  # moto makes four alarms per target-tracking policy
+    )
+
+
+def test_write_auto_scaling_registered_in_one_region_reaches_every_replica_and_stays_idempotent(ddb, clients):
+    name = provisioned_global_table(ddb, clients, WEST, ASIA)
+    scaling = scaling_clients(clients)
+    scale_writes(scaling[WEST], name)
+    assert scaling_state(scaling, name) == {region: write_scaling(name) for region in REGIONS}
+    # 02 makes the same calls in every region: nothing changes, no error, no alarm left behind.
+    arns = {
+        region: sorted(
+            p["PolicyARN"] for p in c.describe_scaling_policies(ServiceNamespace="dynamodb")["ScalingPolicies"]
+        )
+        for region, c in scaling.items()
+    }
+    for region in REGIONS:
+        scale_writes(scaling[region], name)
+    assert scaling_state(scaling, name) == {region: write_scaling(name) for region in REGIONS}
+    assert arns == {
+        region: sorted(
+            p["PolicyARN"] for p in c.describe_scaling_policies(ServiceNamespace="dynamodb")["ScalingPolicies"]
+        )
+        for region, c in scaling.items()
+    }
+    # A change in one region reaches every replica; the replaced policies' alarms go with them.
+    scale_writes(scaling[ASIA], name, low=6, high=60, target=50.0)
+    assert scaling_state(scaling, name) == {region: write_scaling(name, 6, 60, 50.0) for region in REGIONS}
+    # DescribeTableReplicaAutoScaling shows it in every replica.
+    described = ddb[EAST].describe_table_replica_auto_scaling(TableName=name)["TableAutoScalingDescription"]
+    for replica in described["Replicas"]:
+        write = replica["ReplicaProvisionedWriteCapacityAutoScalingSettings"]
+        assert (write["MinimumUnits"], write["MaximumUnits"]) == (6, 60), replica["RegionName"]
+
+
+def test_a_replica_added_later_gets_the_write_auto_scaling(ddb, clients):
+    name = provisioned_global_table(ddb, clients, WEST)
+    scaling = scaling_clients(clients)
+    scale_writes(scaling[EAST], name, low=5, high=40)
+    assert scaling_state(scaling, name)[ASIA] == ({}, {}, 0)
+    add_replica(ddb[EAST], name, ASIA)
+    assert scaling_state(scaling, name) == {region: write_scaling(name, 5, 40) for region in REGIONS}
+
+
+def test_read_auto_scaling_stays_in_its_region(ddb, clients):
+    name = provisioned_global_table(ddb, clients, WEST)
+    scaling = scaling_clients(clients)
+    scaling[WEST].register_scalable_target(
+        ServiceNamespace="dynamodb",
+        ResourceId=f"table/{name}",
+        ScalableDimension="dynamodb:table:ReadCapacityUnits",
+        MinCapacity=3,
+        MaxCapacity=30,
+    )
+    scaling[WEST].put_scaling_policy(
+        PolicyName="reads",
+        ServiceNamespace="dynamodb",
+        ResourceId=f"table/{name}",
+        ScalableDimension="dynamodb:table:ReadCapacityUnits",
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 60.0,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "DynamoDBReadCapacityUtilization"},
+        },
+    )
+    reads = {(f"table/{name}", "dynamodb:table:ReadCapacityUnits"): (3, 30)}
+    state = scaling_state(scaling, name)
+    assert reads.items() <= state[WEST][0].items()
+    assert not reads.keys() & state[EAST][0].keys()
+    assert (f"table/{name}", "dynamodb:table:ReadCapacityUnits", "reads") in state[WEST][1]
+    assert not any(dimension.endswith("ReadCapacityUnits") for _, dimension, _ in state[EAST][1])
+
+
+def test_write_auto_scaling_deregistered_in_one_region_is_gone_everywhere(ddb, clients):
+    name = provisioned_global_table(ddb, clients, WEST, ASIA)
+    scaling = scaling_clients(clients)
+    scale_writes(scaling[EAST], name)
+    for kind, resource in (("table", f"table/{name}"), ("index", f"table/{name}/index/GSI1")):
+        dimension = f"dynamodb:{kind}:WriteCapacityUnits"
+        scaling[WEST].delete_scaling_policy(
+            PolicyName=f"{name}-write-{kind}",
+            ServiceNamespace="dynamodb",
+            ResourceId=resource,
+            ScalableDimension=dimension,
+        )
+        scaling[WEST].deregister_scalable_target(
+            ServiceNamespace="dynamodb", ResourceId=resource, ScalableDimension=dimension
+        )
+    assert scaling_state(scaling, name) == {region: ({}, {}, 0) for region in REGIONS}
+    # Deleting it again in another region (a cleanup going region by region) finds it already gone.
+    error = error_of(
+        scaling[ASIA].deregister_scalable_target,
+        ServiceNamespace="dynamodb",
+        ResourceId=f"table/{name}",
+        ScalableDimension="dynamodb:table:WriteCapacityUnits",
+    )
+    assert error["Code"] == "ObjectNotFoundException"
+
+
+def test_deleting_a_replica_leaves_the_auto_scaling_of_its_region(ddb, clients):
+    name = provisioned_global_table(ddb, clients, WEST, ASIA)
+    scaling = scaling_clients(clients)
+    scale_writes(scaling[EAST], name)
+    ddb[EAST].update_table(TableName=name, ReplicaUpdates=[{"Delete": {"RegionName": ASIA}}])
+    poll(lambda: [r["RegionName"] for r in table(ddb[EAST], name).get("Replicas", [])] == [WEST], what="ASIA gone")
+    assert scaling_state(scaling, name)[ASIA] == write_scaling(name)
+    policies = scaling[ASIA].describe_scaling_policies(ServiceNamespace="dynamodb")["ScalingPolicies"]
+    names = [a["AlarmName"] for p in policies if p["ResourceId"].split("/")[1] == name for a in p["Alarms"]]
+    alarms = clients.client("cloudwatch", ASIA).describe_alarms(AlarmNames=names)["MetricAlarms"]
+    assert len(names) == len(alarms) == 8
+    # It is no longer synchronised there: a change in EAST reaches WEST, not ASIA.
+    scale_writes(scaling[EAST], name, low=7, high=70)
+    state = scaling_state(scaling, name)
+    assert state[WEST] == write_scaling(name, 7, 70)
+    assert state[ASIA] == write_scaling(name)

@@ -14,6 +14,7 @@
 | ``DynamoHandler.call_action`` | every DynamoDB request passes here with its parsed parameters before its handler: ``global_table_api`` refuses what moto would ignore or AWS refuses up front (parameters not emulated, ``ReplicaUpdates`` shape and regions, deletion protection) |
 | ``DynamoHandler`` (added) | the global-table operations moto lacks (``global_table_api.operations``), as methods moto's ``call_action`` dispatches; start-up fails if moto has one itself |
 | ``DynamoHandler`` read and write methods (``DATA_PLANE_ACTIONS``) | one place per API call, before moto looks the table up: a table CREATING or DELETING answers ResourceNotFoundException, an index backfilling ValidationException |
+| ``ApplicationAutoscalingBackend`` ``register_scalable_target``, ``put_scaling_policy``, ``deregister_scalable_target``, ``delete_scaling_policy`` | every request of those actions and ``UpdateTableReplicaAutoScaling`` pass here: write auto scaling of a replica is mirrored to every other replica (``scaling``); read scaling stays in its region |
 
 Used, not wrapped: ``Table._get_default_encryption_key`` (a replica's AWS managed key when the SSE type changes).
 ``install`` checks every hook exists before patching, so a moto upgrade that moves one fails loudly.
@@ -25,12 +26,13 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
 from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
 from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
-from globaltables.local.replication import global_table_api, responses
+from globaltables.local.replication import global_table_api, responses, scaling
 from globaltables.local.replication.models import WRITE_LOCK, GlobalTables, table_settings
 
 WRITE_METHODS = (
@@ -56,6 +58,7 @@ HOOKS: list[tuple[type, str]] = [
     (DynamoHandler, "delete_table"),
     (DynamoHandler, "call_action"),
     *[(DynamoHandler, name) for name in responses.DATA_PLANE_ACTIONS],
+    *[(ApplicationAutoscalingBackend, name) for name in scaling.METHODS],
 ]
 
 
@@ -224,6 +227,25 @@ def install(model: GlobalTables) -> None:
             return call
 
         _wrap(DynamoHandler, action, make_data_plane)
+
+    makers = {
+        "register_scalable_target": scaling.make_register,
+        "put_scaling_policy": scaling.make_put_policy,
+        "deregister_scalable_target": scaling.make_deregister,
+        "delete_scaling_policy": scaling.make_delete_policy,
+    }
+    for name in scaling.METHODS:
+
+        def make_scaling(original: Callable[..., Any], name: str = name) -> Callable[..., Any]:
+            mirrored = makers[name](model, original)
+
+            def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+                with WRITE_LOCK:  # the replica group cannot change meanwhile
+                    return mirrored(self, *args, **kwargs)
+
+            return call
+
+        _wrap(ApplicationAutoscalingBackend, name, make_scaling)
 
 
 def _table_or_none(backend: Any, name: str) -> Any:

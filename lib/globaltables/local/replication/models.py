@@ -25,7 +25,8 @@ Table lifecycle and settings, as AWS documents them (durations from ``Timing``):
   to live, SSE type, on-demand maximum writes, warm throughput) reach every other replica when the
   change's ``Sync`` is due; meanwhile every replica is UPDATING. Read capacity, table class and
   on-demand maximum reads are synchronised too unless a replica overrides them (``Replica``'s
-  overrides, set through ``ReplicaUpdates``). A new replica gets the synchronised settings.
+  overrides, set through ``ReplicaUpdates``). A new replica gets the synchronised settings, and its
+  region the table's write auto scaling (``scaling``: write auto scaling is synchronised too).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ from typing import Any
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.utils import utcnow
 from moto.dynamodb.models import dynamodb_backends
+
+from globaltables.local.replication.scaling import copy_write_scaling
 
 GLOBAL_TABLE_VERSION = "2019.11.21"
 
@@ -480,6 +483,8 @@ class GlobalTables:
         replica = Replica(region, "CREATING", (sse or {}).get("KMSMasterKeyId") or self._sse_arn(replica_table))
         replica.due = time.monotonic() + self.timing.create_replica_s
         group.replicas[region] = replica
+        # Write auto scaling is synchronised: the new replica's region gets the table's (and indexes').
+        copy_write_scaling(source.account_id, source.region_name, region, source.name)
         # Backfill: the new replica starts with the source's items and their versions.
         self._capture.applying = True
         try:
