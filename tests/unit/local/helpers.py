@@ -7,6 +7,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import botocore.exceptions
+import pytest
+
 KEYS = {
     "KeySchema": [{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
     "AttributeDefinitions": [
@@ -77,3 +80,10 @@ def scan_all(client: Any, name: str) -> list[dict[str, Any]]:
     paginator = client.get_paginator("scan")
     items = [i for page in paginator.paginate(TableName=name, ConsistentRead=True) for i in page["Items"]]
     return sorted(items, key=lambda i: (i["PK"]["S"], i["SK"]["S"]))
+
+
+def error_of(call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The AWS error (``Code``, ``Message``) that ``call(*args, **kwargs)`` must raise."""
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        call(*args, **kwargs)
+    return caught.value.response["Error"]

@@ -21,7 +21,15 @@ from botocore.credentials import Credentials
 from globaltables.local.unknown import UnknownRequests
 from werkzeug.test import Client
 
-from tests.unit.local.helpers import GSI1, add_replica, create_table, poll, unique_name, wait_global_table_active
+from tests.unit.local.helpers import (
+    GSI1,
+    add_replica,
+    create_table,
+    error_of,
+    poll,
+    unique_name,
+    wait_global_table_active,
+)
 
 EAST, WEST, ASIA = "us-east-1", "eu-west-1", "ap-southeast-1"
 LEGACY_REFUSAL = (
@@ -46,12 +54,6 @@ def patient_client(embedded_aws, service, region):
         aws_secret_access_key="testing",
         config=Config(retries={"mode": "standard", "max_attempts": 10}),
     )
-
-
-def error_of(call, *args, **kwargs):
-    with pytest.raises(botocore.exceptions.ClientError) as caught:
-        call(*args, **kwargs)
-    return caught.value.response["Error"]
 
 
 def failure_of(call, *args, **kwargs):

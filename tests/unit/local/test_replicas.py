@@ -1,9 +1,16 @@
 """Replica lifecycle and validation of the embedded global tables, through real boto3 calls."""
 
-import botocore.exceptions
 import pytest
 
-from tests.unit.local.helpers import GSI1, add_replica, create_table, poll, unique_name, wait_global_table_active
+from tests.unit.local.helpers import (
+    GSI1,
+    add_replica,
+    create_table,
+    error_of,
+    poll,
+    unique_name,
+    wait_global_table_active,
+)
 
 EAST, WEST, ASIA = "us-east-1", "eu-west-1", "ap-southeast-1"
 
@@ -11,12 +18,6 @@ EAST, WEST, ASIA = "us-east-1", "eu-west-1", "ap-southeast-1"
 @pytest.fixture
 def ddb(clients):
     return {region: clients.client("dynamodb", region) for region in (EAST, WEST, ASIA, "us-west-2")}
-
-
-def error_of(call, *args, **kwargs):
-    with pytest.raises(botocore.exceptions.ClientError) as caught:
-        call(*args, **kwargs)
-    return caught.value.response["Error"]
 
 
 def test_replica_is_created_with_the_same_schema_indexes_stream_and_key(ddb, clients):

@@ -3,13 +3,13 @@ reached all of them), overridable per replica through ReplicaUpdates, or kept in
 
 import json
 
-import botocore.exceptions
 import pytest
 
 from tests.unit.local.helpers import (
     GSI1,
     add_replica,
     create_table,
+    error_of,
     item,
     poll,
     wait_global_table_active,
@@ -26,12 +26,6 @@ def ddb(clients, admin):
     admin.configure(timing=f"fast,create_replica=0.1,delete_replica=0.1,sync={SYNC_S}")
     yield {region: clients.client("dynamodb", region) for region in REGIONS}
     admin.configure(timing="fast", replica_transition_s=0.1)
-
-
-def error_of(call, *args, **kwargs):
-    with pytest.raises(botocore.exceptions.ClientError) as caught:
-        call(*args, **kwargs)
-    return caught.value.response["Error"]
 
 
 def table(client, name):

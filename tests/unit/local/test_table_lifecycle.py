@@ -7,7 +7,6 @@ import sys
 import time
 import urllib.error
 
-import botocore.exceptions
 import nbformat
 import pytest
 from globaltables.batch import PROJECT_DIR
@@ -18,6 +17,7 @@ from tests.unit.local.helpers import (
     KEYS,
     add_replica,
     create_table,
+    error_of,
     item,
     poll,
     scan_all,
@@ -35,12 +35,6 @@ def ddb(clients, admin):
     admin.configure(timing=TIMING)
     yield {region: clients.client("dynamodb", region) for region in (EAST, WEST, ASIA)}
     admin.configure(timing="fast", replica_transition_s=0.1)
-
-
-def error_of(call, *args, **kwargs):
-    with pytest.raises(botocore.exceptions.ClientError) as caught:
-        call(*args, **kwargs)
-    return caught.value.response["Error"]
 
 
 def status(client, name):
