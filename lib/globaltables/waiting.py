@@ -1,7 +1,9 @@
-"""The one bounded polling helper, for what AWS has no waiter for (replica status, replication)."""
+"""The bounded polling helper, for what AWS has no waiter for (replica status, replication), and the
+bounded retry for the races AWS documents."""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -46,3 +48,39 @@ def wait_until(
         if time.monotonic() >= deadline:
             raise WaitTimeout(what, timeout_s, show(state))
         time.sleep(interval_s)
+
+
+def error_code(error: BaseException) -> str | None:
+    """AWS's error code of a botocore ``ClientError`` (None for anything else)."""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return None
+
+
+def retry_on_codes(
+    call: Callable[[], T],
+    codes: set[str] | frozenset[str],
+    timeout_s: float,
+    first_delay_s: float = 0.2,
+    max_delay_s: float = 10.0,
+    on_retry: Callable[[str, float], None] | None = None,
+) -> T:
+    """``call()``, retried while it fails with one of AWS's error ``codes`` (races AWS documents: a
+    table still UPDATING, PITR not yet available, a new role not yet usable), with capped exponential
+    backoff and full jitter, for at most ``timeout_s``; then the last error is raised.
+    ``on_retry(code, delay_s)`` is told of each retry (to show it)."""
+    deadline = time.monotonic() + timeout_s
+    delay = first_delay_s
+    while True:
+        try:
+            return call()
+        except Exception as error:
+            code = error_code(error)
+            if code not in codes or time.monotonic() + delay > deadline:
+                raise
+            pause = random.uniform(delay / 2, delay)
+            if on_retry:
+                on_retry(code, pause)
+            time.sleep(pause)
+            delay = min(max_delay_s, delay * 2)

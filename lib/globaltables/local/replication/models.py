@@ -113,6 +113,8 @@ class DelayDistribution:
         return min(self.max_ms, rng.lognormvariate(math.log(self.median_ms), self.sigma))
 
 
+SWITCH = {"on": True, "off": False}
+
 # ``Timing.parse`` keys: ``realistic,create_replica=5`` sets one duration of a profile.
 TIMING_KEYS = {
     "create_table": "create_table_s",
@@ -120,6 +122,10 @@ TIMING_KEYS = {
     "create_replica": "create_replica_s",
     "delete_replica": "delete_replica_s",
     "sync": "sync_s",
+    "pitr_unavailable": "pitr_unavailable_s",
+    "role_propagation": "role_propagation_s",
+    "protection_update": "protection_update_s",
+    "replica_listing_lag": "replica_listing_lag_s",
 }
 
 
@@ -137,21 +143,35 @@ class Timing:
     create_replica_s: float = 2.0
     delete_replica_s: float = 2.0
     sync_s: float = 2.0
+    # Races AWS has: PITR refused (ContinuousBackupsUnavailableException) this long after a table or
+    # replica is created; a new IAM role not yet usable by a service; the table UPDATING after a
+    # deletion-protection change; a new replica not yet listed by DescribeTable.
+    pitr_unavailable_s: float = 0.0
+    role_propagation_s: float = 0.0
+    protection_update_s: float = 0.0
+    replica_listing_lag_s: float = 0.0
+    # Provisioned capacity enforced (a token bucket per table and index; throttles beyond it).
+    enforce_capacity: bool = False
 
     @classmethod
     def parse(cls, text: str) -> Timing:
-        """``fast`` or ``realistic``, optionally followed by ``,KEY=SECONDS`` overrides (keys: TIMING_KEYS)."""
+        """``fast`` or ``realistic``, optionally followed by ``,KEY=SECONDS`` overrides (keys: TIMING_KEYS)
+        and ``,capacity=on|off`` (provisioned capacity enforced or not)."""
         name, *overrides = [part.strip() for part in str(text).split(",")]
         if name not in TIMINGS:
             raise ValueError(f"timing {text!r}: use {' or '.join(TIMINGS)}, optionally with ,KEY=SECONDS overrides")
         values: dict[str, float] = {}
         for override in overrides:
             key, _, seconds = override.partition("=")
+            if key.strip() == "capacity" and seconds.strip() in SWITCH:
+                values["enforce_capacity"] = SWITCH[seconds.strip()]
+                continue
             try:
                 values[TIMING_KEYS[key.strip()]] = float(seconds)
             except (KeyError, ValueError):
                 raise ValueError(
-                    f"timing {text!r}: {override!r} is not KEY=SECONDS with KEY one of {', '.join(TIMING_KEYS)}"
+                    f"timing {text!r}: {override!r} is not KEY=SECONDS with KEY one of {', '.join(TIMING_KEYS)}, "
+                    "nor capacity=on|off"
                 ) from None
         return replace(TIMINGS[name], **values)
 
@@ -165,13 +185,14 @@ class Timing:
         return replace(self, create_replica_s=seconds, delete_replica_s=seconds, sync_s=seconds)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, **{attribute: getattr(self, attribute) for attribute in TIMING_KEYS.values()}}
+        durations = {attribute: getattr(self, attribute) for attribute in TIMING_KEYS.values()}
+        return {"name": self.name, **durations, "enforce_capacity": self.enforce_capacity}
 
 
 TIMINGS = {
     "fast": Timing(),
     # 02_table_replicas with three regions then waits 10 + 2 x 15 s for the table and its replicas.
-    "realistic": Timing("realistic", 10.0, 10.0, 15.0, 15.0, 10.0),
+    "realistic": Timing("realistic", 10.0, 10.0, 15.0, 15.0, 10.0, enforce_capacity=True),
 }
 
 
