@@ -64,7 +64,7 @@ def check_moto_version() -> None:
 
 
 def check_hooks() -> None:
-    from globaltables.local import snapshot
+    from globaltables.local import capacity, paging, snapshot
     from globaltables.local.backup import responses as backup_hooks
     from globaltables.local.functions import hooks as function_hooks
     from globaltables.local.replication import hooks as replication_hooks
@@ -74,6 +74,8 @@ def check_hooks() -> None:
         + function_hooks.missing_hooks()
         + backup_hooks.missing_hooks()
         + snapshot.missing_hooks()
+        + paging.missing_hooks()
+        + capacity.missing_hooks()
     )
     if missing:
         raise MotoHookMissing(f"moto {moto.__version__} lacks what the embedded AWS hooks: {', '.join(missing)}")
@@ -88,6 +90,7 @@ def install(settings: Settings | None = None) -> GlobalTables:
     check_hooks()
     # AWS managed policies (AWS Backup's service-role policies among them) exist in every account.
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    from globaltables.local import capacity, paging
     from globaltables.local.backup import responses as backup_responses
     from globaltables.local.functions import hooks as function_hooks
     from globaltables.local.replication import hooks
@@ -101,6 +104,8 @@ def install(settings: Settings | None = None) -> GlobalTables:
     hooks.install(model)
     function_hooks.install()
     backup_responses.install()
+    capacity.install(model)  # after the replication hooks: a throttled call reaches none of them
+    paging.install()  # after the backup extension: it pages that extension's list calls too
     model.start()
     GLOBAL_TABLES = model
     return model

@@ -87,3 +87,56 @@ def error_of(call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, A
     with pytest.raises(botocore.exceptions.ClientError) as caught:
         call(*args, **kwargs)
     return caught.value.response["Error"]
+
+
+def listed(client: Any, operation: str, key: str, **arguments: Any) -> list[Any]:
+    """Every page of a list call: the embedded AWS answers lists in small pages, as AWS may."""
+    pages = client.get_paginator(operation).paginate(**arguments)
+    return [entry for page in pages for entry in page[key]]
+
+
+def table_names(client: Any) -> list[str]:
+    return listed(client, "list_tables", "TableNames")
+
+
+def provisioned_global_table(
+    clients: Any, regions: list[str], units: int = 5, max_units: int | None = None, policies: bool = False
+) -> str:
+    """A provisioned table of ``units`` read and write capacity (table and GSI1) in ``regions[0]``, with
+    the write auto scaling AWS requires before a replica (targets ``units``-``max_units``, and
+    target-tracking policies at 70 % when ``policies``, as notebook 02 makes them), replicated to the
+    other regions."""
+    ddb = clients.client("dynamodb", regions[0])
+    throughput = {"ReadCapacityUnits": units, "WriteCapacityUnits": units}
+    name = create_table(
+        ddb,
+        BillingMode="PROVISIONED",
+        ProvisionedThroughput=throughput,
+        GlobalSecondaryIndexes=[{**GSI1, "ProvisionedThroughput": throughput}],
+    )
+    wait_global_table_active(ddb, name)
+    scaling = clients.client("application-autoscaling", regions[0])
+    for resource, kind in ((f"table/{name}", "table"), (f"table/{name}/index/GSI1", "index")):
+        dimension = f"dynamodb:{kind}:WriteCapacityUnits"
+        scaling.register_scalable_target(
+            ServiceNamespace="dynamodb",
+            ResourceId=resource,
+            ScalableDimension=dimension,
+            MinCapacity=units,
+            MaxCapacity=max_units or units,
+        )
+        if policies:
+            scaling.put_scaling_policy(
+                PolicyName=f"{name}-write-{resource.rsplit('/', 1)[-1]}",
+                ServiceNamespace="dynamodb",
+                ResourceId=resource,
+                ScalableDimension=dimension,
+                PolicyType="TargetTrackingScaling",
+                TargetTrackingScalingPolicyConfiguration={
+                    "TargetValue": 70.0,
+                    "PredefinedMetricSpecification": {"PredefinedMetricType": "DynamoDBWriteCapacityUtilization"},
+                },
+            )
+    for region in regions[1:]:
+        add_replica(ddb, name, region)
+    return name

@@ -26,7 +26,10 @@ from tests.unit.local.helpers import (
     add_replica,
     create_table,
     error_of,
+    listed,
     poll,
+    provisioned_global_table,
+    table_names,
     unique_name,
     wait_global_table_active,
 )
@@ -127,41 +130,6 @@ def test_legacy_global_table_creation_is_refused_as_aws_refuses_it(ddb):
 # ----- replica auto scaling --------------------------------------------------------------------------
 
 
-def provisioned_global_table(ddb, clients):
-    """A provisioned table with write auto scaling on table and GSI (as notebook 02 makes it), and a replica."""
-    name = active_table(
-        ddb[EAST],
-        BillingMode="PROVISIONED",
-        ProvisionedThroughput=THROUGHPUT,
-        GlobalSecondaryIndexes=[{**GSI1, "ProvisionedThroughput": THROUGHPUT}],
-    )
-    scaling = clients.client("application-autoscaling", EAST)
-    for resource, dimension in [
-        (f"table/{name}", "dynamodb:table:WriteCapacityUnits"),
-        (f"table/{name}/index/GSI1", "dynamodb:index:WriteCapacityUnits"),
-    ]:
-        scaling.register_scalable_target(
-            ServiceNamespace="dynamodb",
-            ResourceId=resource,
-            ScalableDimension=dimension,
-            MinCapacity=5,
-            MaxCapacity=100,
-        )
-        scaling.put_scaling_policy(
-            PolicyName=f"{name}-write-{resource.rsplit('/', 1)[-1]}",
-            ServiceNamespace="dynamodb",
-            ResourceId=resource,
-            ScalableDimension=dimension,
-            PolicyType="TargetTrackingScaling",
-            TargetTrackingScalingPolicyConfiguration={
-                "TargetValue": 70.0,
-                "PredefinedMetricSpecification": {"PredefinedMetricType": "DynamoDBWriteCapacityUtilization"},
-            },
-        )
-    add_replica(ddb[EAST], name, WEST)
-    return name
-
-
 def settings_update(minimum, maximum, target, policy_name=None):
     policy = {"TargetTrackingScalingPolicyConfiguration": {"TargetValue": target}}
     if policy_name:
@@ -174,7 +142,7 @@ def by_region(description):
 
 
 def test_replica_auto_scaling_shows_the_application_auto_scaling_state(ddb, clients):
-    name = provisioned_global_table(ddb, clients)
+    name = provisioned_global_table(clients, [EAST, WEST], units=5, max_units=100, policies=True)
     described = ddb[EAST].describe_table_replica_auto_scaling(TableName=name)
     assert described["TableAutoScalingDescription"]["TableName"] == name
     replicas = by_region(described)
@@ -197,7 +165,7 @@ def test_replica_auto_scaling_shows_the_application_auto_scaling_state(ddb, clie
 
 
 def test_replica_auto_scaling_update_writes_application_auto_scaling_in_each_region(ddb, clients):
-    name = provisioned_global_table(ddb, clients)
+    name = provisioned_global_table(clients, [EAST, WEST], units=5, max_units=100, policies=True)
     updated = ddb[EAST].update_table_replica_auto_scaling(
         TableName=name,
         ProvisionedWriteCapacityAutoScalingUpdate=settings_update(2, 20, 60.0),
@@ -211,19 +179,27 @@ def test_replica_auto_scaling_update_writes_application_auto_scaling_in_each_reg
     replicas = by_region(updated)
     # Write auto scaling is the same in every replica; read auto scaling is the named replica's own.
     for region in (EAST, WEST):
-        targets = clients.client("application-autoscaling", region).describe_scalable_targets(
+        targets = listed(
+            clients.client("application-autoscaling", region),
+            "describe_scalable_targets",
+            "ScalableTargets",
             ServiceNamespace="dynamodb",
             ResourceIds=[f"table/{name}"],
             ScalableDimension="dynamodb:table:WriteCapacityUnits",
-        )["ScalableTargets"]
+        )
         assert [(t["MinCapacity"], t["MaxCapacity"]) for t in targets] == [(2, 20)]
         write = replicas[region]["ReplicaProvisionedWriteCapacityAutoScalingSettings"]
         assert [p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] for p in write["ScalingPolicies"]] == [
             60.0
         ]
-    west_policies = clients.client("application-autoscaling", WEST).describe_scaling_policies(
-        ServiceNamespace="dynamodb", ResourceId=f"table/{name}", ScalableDimension="dynamodb:table:ReadCapacityUnits"
-    )["ScalingPolicies"]
+    west_policies = listed(
+        clients.client("application-autoscaling", WEST),
+        "describe_scaling_policies",
+        "ScalingPolicies",
+        ServiceNamespace="dynamodb",
+        ResourceId=f"table/{name}",
+        ScalableDimension="dynamodb:table:ReadCapacityUnits",
+    )
     assert [p["PolicyName"] for p in west_policies] == ["west-read"]
     assert west_policies[0]["TargetTrackingScalingPolicyConfiguration"]["PredefinedMetricSpecification"] == {
         "PredefinedMetricType": "DynamoDBReadCapacityUtilization"
@@ -241,12 +217,22 @@ def test_replica_auto_scaling_update_writes_application_auto_scaling_in_each_reg
     west = by_region(disabled)[WEST]["ReplicaProvisionedReadCapacityAutoScalingSettings"]
     assert west == {"AutoScalingDisabled": True, "ScalingPolicies": []}
     scaling = clients.client("application-autoscaling", WEST)
-    assert not scaling.describe_scalable_targets(
-        ServiceNamespace="dynamodb", ResourceIds=[f"table/{name}"], ScalableDimension="dynamodb:table:ReadCapacityUnits"
-    )["ScalableTargets"]
-    assert not scaling.describe_scaling_policies(
-        ServiceNamespace="dynamodb", ResourceId=f"table/{name}", ScalableDimension="dynamodb:table:ReadCapacityUnits"
-    )["ScalingPolicies"]
+    assert not listed(
+        scaling,
+        "describe_scalable_targets",
+        "ScalableTargets",
+        ServiceNamespace="dynamodb",
+        ResourceIds=[f"table/{name}"],
+        ScalableDimension="dynamodb:table:ReadCapacityUnits",
+    )
+    assert not listed(
+        scaling,
+        "describe_scaling_policies",
+        "ScalingPolicies",
+        ServiceNamespace="dynamodb",
+        ResourceId=f"table/{name}",
+        ScalableDimension="dynamodb:table:ReadCapacityUnits",
+    )
 
 
 def test_replica_auto_scaling_of_a_table_without_replicas_is_not_found(ddb):
@@ -266,7 +252,7 @@ def test_replica_auto_scaling_of_a_table_without_replicas_is_not_found(ddb):
 
 
 def test_replica_auto_scaling_refusals_are_aws_words(ddb, clients):
-    name = provisioned_global_table(ddb, clients)
+    name = provisioned_global_table(clients, [EAST, WEST], units=5, max_units=100, policies=True)
     update = ddb[EAST].update_table_replica_auto_scaling
     error = error_of(
         update,
@@ -374,14 +360,14 @@ def test_update_table_parameter_not_emulated_is_refused_naming_it(ddb, parameter
     assert "Fidelity table in README.md" in error["Message"]
     # Refused, not half done: no replica was started.
     assert "Replicas" not in ddb[EAST].describe_table(TableName=name)["Table"]
-    assert name not in ddb[WEST].list_tables()["TableNames"]
+    assert name not in table_names(ddb[WEST])
 
 
 def test_create_table_parameter_not_emulated_is_refused_naming_it(ddb):
     name = unique_name()
     error = error_of(create_table, ddb[EAST], name, GlobalTableSettingsReplicationMode="ENABLED")
     assert "CreateTable parameter GlobalTableSettingsReplicationMode is not emulated" in error["Message"]
-    assert name not in ddb[EAST].list_tables()["TableNames"]
+    assert name not in table_names(ddb[EAST])
 
 
 # ----- unknown operations ----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 import botocore.exceptions
 import pytest
 
-from tests.unit.local.helpers import create_table, unique_name
+from tests.unit.local.helpers import create_table, listed, unique_name
 
 REGION = "us-east-1"
 
@@ -47,12 +47,12 @@ def test_selection_is_created_read_listed_and_deleted(setup):
     )
     got = backup.get_backup_selection(BackupPlanId=plan, SelectionId=created["SelectionId"])
     assert got["BackupSelection"]["Resources"] == [table_arn] and got["BackupPlanId"] == plan
-    listed = backup.list_backup_selections(BackupPlanId=plan)["BackupSelectionsList"]
-    assert [(s["SelectionId"], s["SelectionName"], s["IamRoleArn"]) for s in listed] == [
+    selections = listed(backup, "list_backup_selections", "BackupSelectionsList", BackupPlanId=plan)
+    assert [(s["SelectionId"], s["SelectionName"], s["IamRoleArn"]) for s in selections] == [
         (created["SelectionId"], "table", role)
     ]
     backup.delete_backup_selection(BackupPlanId=plan, SelectionId=created["SelectionId"])
-    assert backup.list_backup_selections(BackupPlanId=plan)["BackupSelectionsList"] == []
+    assert listed(backup, "list_backup_selections", "BackupSelectionsList", BackupPlanId=plan) == []
     code, _ = code_of(backup.get_backup_selection, BackupPlanId=plan, SelectionId=created["SelectionId"])
     assert code == "ResourceNotFoundException"
 
@@ -107,7 +107,7 @@ def test_backup_job_makes_a_restorable_recovery_point(clients, setup):
     ddb.put_item(TableName=table, Item={"PK": {"S": "a"}, "SK": {"S": "b"}, "v": {"N": "1"}})
     job = backup.start_backup_job(BackupVaultName=vault, ResourceArn=table_arn, IamRoleArn=role)
     assert backup.describe_backup_job(BackupJobId=job["BackupJobId"])["State"] == "COMPLETED"
-    [point] = backup.list_recovery_points_by_backup_vault(BackupVaultName=vault)["RecoveryPoints"]
+    [point] = listed(backup, "list_recovery_points_by_backup_vault", "RecoveryPoints", BackupVaultName=vault)
     assert point["RecoveryPointArn"] == job["RecoveryPointArn"] and point["ResourceArn"] == table_arn
     assert point["Status"] == "COMPLETED" and point["ResourceType"] == "DynamoDB"
     restored = unique_name("restored")
@@ -146,7 +146,7 @@ def test_vault_with_recovery_points_and_plan_with_selections_cannot_be_deleted(s
     backup.delete_backup_selection(BackupPlanId=plan, SelectionId=selection["SelectionId"])
     backup.delete_backup_plan(BackupPlanId=plan)
     backup.delete_backup_vault(BackupVaultName=vault)
-    assert vault not in [v["BackupVaultName"] for v in backup.list_backup_vaults()["BackupVaultList"]]
+    assert vault not in [v["BackupVaultName"] for v in listed(backup, "list_backup_vaults", "BackupVaultList")]
 
 
 def test_vault_key_given_as_an_alias_arn_is_refused(clients):

@@ -11,7 +11,7 @@ from globaltables.functions import HANDLER, RUNTIME, package
 from globaltables.iam import application_policy, trust_policy
 from globaltables.local.authorization import ALLOW, EXPLICIT_DENY, NO_ALLOW, evaluate, requested
 
-from tests.unit.local.helpers import add_replica, create_table, unique_name
+from tests.unit.local.helpers import add_replica, create_table, listed, table_names, unique_name
 
 ACCOUNT = "123456789012"
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
@@ -133,7 +133,7 @@ def narrowed(clients, probe, keep):
             iam.create_policy_version(PolicyArn=probe["policy"], PolicyDocument=json.dumps(document), SetAsDefault=True)
 
         def __exit__(self, *exc):
-            versions = iam.list_policy_versions(PolicyArn=probe["policy"])["Versions"]
+            versions = listed(iam, "list_policy_versions", "Versions", PolicyArn=probe["policy"])
             iam.set_default_policy_version(PolicyArn=probe["policy"], VersionId="v1")
             for version in versions:
                 if version["VersionId"] != "v1":
@@ -284,7 +284,7 @@ def test_calls_with_the_dummy_credentials_or_a_users_own_session_are_never_check
         aws_secret_access_key=session["SecretAccessKey"],
         aws_session_token=session["SessionToken"],
     )
-    assert table in own.list_tables()["TableNames"]
+    assert table in table_names(own)
 
 
 def test_a_request_with_the_functions_key_and_a_wrong_secret_is_refused(clients):

@@ -58,7 +58,8 @@ HANDLER = """
 import os, boto3
 def handler(event, context):
     print("event", event["n"])
-    tables = boto3.client("dynamodb").list_tables()["TableNames"]
+    pages = boto3.client("dynamodb").get_paginator("list_tables").paginate()
+    tables = [name for page in pages for name in page["TableNames"]]
     return {"n": event["n"] * 2, "region": os.environ["AWS_REGION"], "colour": os.environ["COLOUR"],
             "tables": tables, "name": context.function_name, "left_ms": context.get_remaining_time_in_millis(),
             "request": context.aws_request_id}

@@ -8,6 +8,7 @@ from tests.unit.local.helpers import (
     create_table,
     error_of,
     poll,
+    table_names,
     unique_name,
     wait_global_table_active,
 )
@@ -212,15 +213,15 @@ def test_replicas_are_removed_one_by_one_then_the_table(ddb):
     response = ddb[EAST].update_table(TableName=name, ReplicaUpdates=[{"Delete": {"RegionName": ASIA}}])
     statuses = {r["RegionName"]: r["ReplicaStatus"] for r in response["TableDescription"]["Replicas"]}
     assert statuses == {WEST: "ACTIVE", ASIA: "DELETING"}
-    poll(lambda: name not in ddb[ASIA].list_tables()["TableNames"], what="replica table gone")
+    poll(lambda: name not in table_names(ddb[ASIA]), what="replica table gone")
     table = wait_global_table_active(ddb[EAST], name)
     assert [r["RegionName"] for r in table["Replicas"]] == [WEST]
     ddb[EAST].update_table(TableName=name, ReplicaUpdates=[{"Delete": {"RegionName": WEST}}])
-    poll(lambda: name not in ddb[WEST].list_tables()["TableNames"], what="last replica gone")
+    poll(lambda: name not in table_names(ddb[WEST]), what="last replica gone")
     table = wait_global_table_active(ddb[EAST], name)
     assert "Replicas" not in table or table["Replicas"] == []
     ddb[EAST].delete_table(TableName=name)
-    assert name not in ddb[EAST].list_tables()["TableNames"]
+    assert name not in table_names(ddb[EAST])
 
 
 def test_deleting_an_unknown_replica_is_refused(ddb):

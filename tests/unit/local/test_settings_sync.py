@@ -6,12 +6,13 @@ import json
 import pytest
 
 from tests.unit.local.helpers import (
-    GSI1,
     add_replica,
     create_table,
     error_of,
     item,
+    listed,
     poll,
+    provisioned_global_table,
     wait_global_table_active,
 )
 
@@ -190,30 +191,8 @@ def test_another_table_change_while_a_setting_is_on_its_way_is_refused(ddb):
     assert table(ddb[WEST], name)["TableClassSummary"] == {"TableClass": "STANDARD_INFREQUENT_ACCESS"}
 
 
-def provisioned_global_table(ddb, clients, *regions):
-    throughput = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
-    name = create_table(
-        ddb[EAST],
-        BillingMode="PROVISIONED",
-        ProvisionedThroughput=throughput,
-        GlobalSecondaryIndexes=[{**GSI1, "ProvisionedThroughput": throughput}],
-    )
-    scaling = clients.client("application-autoscaling", EAST)
-    for resource, dimension in ((f"table/{name}", "table"), (f"table/{name}/index/GSI1", "index")):
-        scaling.register_scalable_target(
-            ServiceNamespace="dynamodb",
-            ResourceId=resource,
-            ScalableDimension=f"dynamodb:{dimension}:WriteCapacityUnits",
-            MinCapacity=5,
-            MaxCapacity=50,
-        )
-    for region in regions:
-        add_replica(ddb[EAST], name, region)
-    return name
-
-
 def test_read_capacity_and_table_class_are_overridden_per_replica_and_kept_through_synchronised_changes(ddb, clients):
-    name = provisioned_global_table(ddb, clients, WEST, ASIA)
+    name = provisioned_global_table(clients, [EAST, WEST, ASIA], units=5, max_units=50)
     ddb[EAST].update_table(
         TableName=name,
         ReplicaUpdates=[
@@ -354,8 +333,8 @@ def scaling_state(scaling, name):
     (resource, dimension, name) -> target value, and how many alarms its policies have."""
     state = {}
     for region, client in scaling.items():
-        targets = client.describe_scalable_targets(ServiceNamespace="dynamodb")["ScalableTargets"]
-        policies = client.describe_scaling_policies(ServiceNamespace="dynamodb")["ScalingPolicies"]
+        targets = listed(client, "describe_scalable_targets", "ScalableTargets", ServiceNamespace="dynamodb")
+        policies = listed(client, "describe_scaling_policies", "ScalingPolicies", ServiceNamespace="dynamodb")
         mine = [p for p in policies if p["ResourceId"].split("/")[1] == name]
         state[region] = (
             {
@@ -411,14 +390,15 @@ def write_scaling(name, low=5, high=50, target=70.0):
 
 
 def test_write_auto_scaling_registered_in_one_region_reaches_every_replica_and_stays_idempotent(ddb, clients):
-    name = provisioned_global_table(ddb, clients, WEST, ASIA)
+    name = provisioned_global_table(clients, [EAST, WEST, ASIA], units=5, max_units=50)
     scaling = scaling_clients(clients)
     scale_writes(scaling[WEST], name)
     assert scaling_state(scaling, name) == {region: write_scaling(name) for region in REGIONS}
     # 02 makes the same calls in every region: nothing changes, no error, no alarm left behind.
     arns = {
         region: sorted(
-            p["PolicyARN"] for p in c.describe_scaling_policies(ServiceNamespace="dynamodb")["ScalingPolicies"]
+            p["PolicyARN"]
+            for p in listed(c, "describe_scaling_policies", "ScalingPolicies", ServiceNamespace="dynamodb")
         )
         for region, c in scaling.items()
     }
@@ -427,7 +407,8 @@ def test_write_auto_scaling_registered_in_one_region_reaches_every_replica_and_s
     assert scaling_state(scaling, name) == {region: write_scaling(name) for region in REGIONS}
     assert arns == {
         region: sorted(
-            p["PolicyARN"] for p in c.describe_scaling_policies(ServiceNamespace="dynamodb")["ScalingPolicies"]
+            p["PolicyARN"]
+            for p in listed(c, "describe_scaling_policies", "ScalingPolicies", ServiceNamespace="dynamodb")
         )
         for region, c in scaling.items()
     }
@@ -442,7 +423,7 @@ def test_write_auto_scaling_registered_in_one_region_reaches_every_replica_and_s
 
 
 def test_a_replica_added_later_gets_the_write_auto_scaling(ddb, clients):
-    name = provisioned_global_table(ddb, clients, WEST)
+    name = provisioned_global_table(clients, [EAST, WEST], units=5, max_units=50)
     scaling = scaling_clients(clients)
     scale_writes(scaling[EAST], name, low=5, high=40)
     assert scaling_state(scaling, name)[ASIA] == ({}, {}, 0)
@@ -451,7 +432,7 @@ def test_a_replica_added_later_gets_the_write_auto_scaling(ddb, clients):
 
 
 def test_read_auto_scaling_stays_in_its_region(ddb, clients):
-    name = provisioned_global_table(ddb, clients, WEST)
+    name = provisioned_global_table(clients, [EAST, WEST], units=5, max_units=50)
     scaling = scaling_clients(clients)
     scaling[WEST].register_scalable_target(
         ServiceNamespace="dynamodb",
@@ -480,7 +461,7 @@ def test_read_auto_scaling_stays_in_its_region(ddb, clients):
 
 
 def test_write_auto_scaling_deregistered_in_one_region_is_gone_everywhere(ddb, clients):
-    name = provisioned_global_table(ddb, clients, WEST, ASIA)
+    name = provisioned_global_table(clients, [EAST, WEST, ASIA], units=5, max_units=50)
     scaling = scaling_clients(clients)
     scale_writes(scaling[EAST], name)
     for kind, resource in (("table", f"table/{name}"), ("index", f"table/{name}/index/GSI1")):
@@ -506,15 +487,15 @@ def test_write_auto_scaling_deregistered_in_one_region_is_gone_everywhere(ddb, c
 
 
 def test_deleting_a_replica_leaves_the_auto_scaling_of_its_region(ddb, clients):
-    name = provisioned_global_table(ddb, clients, WEST, ASIA)
+    name = provisioned_global_table(clients, [EAST, WEST, ASIA], units=5, max_units=50)
     scaling = scaling_clients(clients)
     scale_writes(scaling[EAST], name)
     ddb[EAST].update_table(TableName=name, ReplicaUpdates=[{"Delete": {"RegionName": ASIA}}])
     poll(lambda: [r["RegionName"] for r in table(ddb[EAST], name).get("Replicas", [])] == [WEST], what="ASIA gone")
     assert scaling_state(scaling, name)[ASIA] == write_scaling(name)
-    policies = scaling[ASIA].describe_scaling_policies(ServiceNamespace="dynamodb")["ScalingPolicies"]
+    policies = listed(scaling[ASIA], "describe_scaling_policies", "ScalingPolicies", ServiceNamespace="dynamodb")
     names = [a["AlarmName"] for p in policies if p["ResourceId"].split("/")[1] == name for a in p["Alarms"]]
-    alarms = clients.client("cloudwatch", ASIA).describe_alarms(AlarmNames=names)["MetricAlarms"]
+    alarms = listed(clients.client("cloudwatch", ASIA), "describe_alarms", "MetricAlarms", AlarmNames=names)
     assert len(names) == len(alarms) == 8
     # It is no longer synchronised there: a change in EAST reaches WEST, not ASIA.
     scale_writes(scaling[EAST], name, low=7, high=70)

@@ -18,7 +18,7 @@ from globaltables.clients import LOCAL_CREDENTIALS, AwsClients
 from globaltables.embedded_admin import StateSaveError
 from globaltables.local import EmbeddedAWS, EmbeddedAWSError
 
-from tests.unit.local.helpers import add_replica, create_table, item, poll, scan_all, unique_name
+from tests.unit.local.helpers import add_replica, create_table, item, listed, poll, scan_all, unique_name
 
 R1, R2, R3 = "eu-west-1", "us-east-1", "ap-southeast-2"
 
@@ -169,18 +169,24 @@ def describe(clients: AwsClients, world: dict) -> dict:
     role = iam.get_role(RoleName=world["role"])["Role"]
     described["role"] = (role["Arn"], role["RoleId"], role["AssumeRolePolicyDocument"])
     described["inline"] = iam.get_role_policy(RoleName=world["role"], PolicyName="table-access")["PolicyDocument"]
-    described["attached"] = iam.list_attached_role_policies(RoleName=world["role"])["AttachedPolicies"]
+    described["attached"] = listed(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=world["role"])
     alarm = clients.client("cloudwatch", R1).describe_alarms(AlarmNames=[world["alarm"]])["MetricAlarms"][0]
     described["alarm"] = (alarm["AlarmArn"], alarm["Threshold"], alarm["Dimensions"])
-    described["topics"] = clients.client("sns", R1).list_topics()["Topics"]
+    described["topics"] = listed(clients.client("sns", R1), "list_topics", "Topics")
     function = clients.client("lambda", R1).get_function(FunctionName=world["function"])["Configuration"]
     described["function"] = (function["FunctionArn"], function["CodeSha256"], function["Role"], function["Timeout"])
-    groups = clients.client("logs", R1).describe_log_groups(logGroupNamePrefix=world["log_group"])["logGroups"]
+    groups = listed(
+        clients.client("logs", R1), "describe_log_groups", "logGroups", logGroupNamePrefix=world["log_group"]
+    )
     described["log group"] = [(g["logGroupName"], g["arn"]) for g in groups]
-    targets = clients.client("application-autoscaling", R1).describe_scalable_targets(ServiceNamespace="dynamodb")
+    targets = listed(
+        clients.client("application-autoscaling", R1),
+        "describe_scalable_targets",
+        "ScalableTargets",
+        ServiceNamespace="dynamodb",
+    )
     described["scalable targets"] = [
-        (t["ResourceId"], t["ScalableDimension"], t["MinCapacity"], t["MaxCapacity"])
-        for t in targets["ScalableTargets"]
+        (t["ResourceId"], t["ScalableDimension"], t["MinCapacity"], t["MaxCapacity"]) for t in targets
     ]
     backup = clients.client("backup", R1)
     vault = backup.describe_backup_vault(BackupVaultName=world["vault"])
@@ -188,7 +194,7 @@ def describe(clients: AwsClients, world: dict) -> dict:
     described["plan"] = backup.get_backup_plan(BackupPlanId=world["plan"])["BackupPlan"]
     selection = backup.get_backup_selection(BackupPlanId=world["plan"], SelectionId=world["selection"])
     described["selection"] = selection["BackupSelection"]
-    points = backup.list_recovery_points_by_backup_vault(BackupVaultName=world["vault"])["RecoveryPoints"]
+    points = listed(backup, "list_recovery_points_by_backup_vault", "RecoveryPoints", BackupVaultName=world["vault"])
     described["recovery points"] = [(p["RecoveryPointArn"], p["ResourceArn"], p["Status"]) for p in points]
     return described
 

@@ -21,6 +21,7 @@ from tests.unit.local.helpers import (
     item,
     poll,
     scan_all,
+    table_names,
     unique_name,
     wait_global_table_active,
 )
@@ -42,7 +43,7 @@ def status(client, name):
 
 
 def gone(client, name):
-    return name not in client.list_tables()["TableNames"]
+    return name not in table_names(client)
 
 
 def test_create_table_answers_creating_and_the_table_is_active_after_the_timing(ddb):
@@ -124,7 +125,7 @@ def test_delete_table_answers_deleting_and_the_table_stays_visible_until_it_is_g
     deleted = ddb[EAST].delete_table(TableName=name)["TableDescription"]
     assert deleted["TableStatus"] == "DELETING"
     assert status(ddb[EAST], name) == "DELETING"
-    assert name in ddb[EAST].list_tables()["TableNames"]
+    assert name in table_names(ddb[EAST])
     # Deleting a table already DELETING is not an error (DeleteTable reference).
     assert ddb[EAST].delete_table(TableName=name)["TableDescription"]["TableStatus"] == "DELETING"
     error = error_of(ddb[EAST].put_item, TableName=name, Item=item("late"))

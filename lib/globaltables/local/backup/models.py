@@ -2,6 +2,12 @@
 
 A DynamoDB backup job makes a real DynamoDB backup in the embedded AWS (so the recovery point can be
 restored with RestoreTableFromBackup) and a recovery point in the vault that names it.
+
+IAM is eventually consistent: a role made seconds ago may not be assumable by AWS Backup yet. Under a
+timing with ``role_propagation_s`` (the realistic one), a role younger than that is refused by
+CreateBackupSelection (InvalidParameterValueException, the answer the Terraform AWS provider retries as IAM
+propagation), and a backup job started with it ends FAILED with no recovery point, its status message in
+the "cannot be assumed by AWS Backup" category of AWS Backup's jobs dashboard.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from moto.backup.exceptions import (
     ResourceNotFoundException,
 )
 from moto.backup.models import BackupBackend, backup_backends
-from moto.core.utils import unix_time
+from moto.core.utils import unix_time, utcnow
 from moto.dynamodb.models import dynamodb_backends
 from moto.iam.models import iam_backends
 
@@ -76,14 +82,32 @@ def state_of(backend: BackupBackend) -> BackupState:
     return _STATES.setdefault((backend.account_id, backend.region_name), BackupState())
 
 
-def _check_role(backend: BackupBackend, role_arn: str | None) -> str:
+def role_not_assumable(role_arn: str) -> str:
+    """AWS's words for a role AWS Backup cannot assume (CreateBackupSelection's InvalidParameterValueException
+    as quoted by the Terraform AWS provider; a job's status message in the same category)."""
+    return f"IAM Role {role_arn} cannot be assumed by AWS Backup"
+
+
+def _check_role(backend: BackupBackend, role_arn: str | None) -> Any:
+    """The role named by ``role_arn`` (moto's Role), which must exist."""
     match = ROLE_ARN.match(role_arn or "")
     if not match:
         raise InvalidParameterValueException(f"Invalid IAM role ARN: {role_arn!r}")
     role_name = match.group(1).rsplit("/", 1)[-1]
-    if not any(r.name == role_name for r in iam_backends[backend.account_id]["global"].roles.values()):
+    role = next((r for r in iam_backends[backend.account_id]["global"].roles.values() if r.name == role_name), None)
+    if role is None:
         raise InvalidParameterValueException(f"IAM role {role_arn} does not exist; AWS Backup cannot assume it")
-    return role_arn  # type: ignore[return-value]
+    return role
+
+
+def _propagating(role: Any) -> bool:
+    """Whether ``role`` is too young for AWS Backup to assume (the timing's ``role_propagation_s``)."""
+    from globaltables.local import extensions
+
+    timing = extensions.GLOBAL_TABLES.timing if extensions.GLOBAL_TABLES is not None else None
+    if timing is None or timing.role_propagation_s <= 0:
+        return False
+    return (utcnow() - role.create_date).total_seconds() < timing.role_propagation_s
 
 
 def create_selection(
@@ -96,7 +120,8 @@ def create_selection(
         raise InvalidParameterValueException(
             f"Invalid SelectionName {name!r}: 1-50 characters of letters, digits, '-', '_' and '.'"
         )
-    _check_role(backend, selection.get("IamRoleArn"))
+    if _propagating(_check_role(backend, selection.get("IamRoleArn"))):
+        raise InvalidParameterValueException(role_not_assumable(selection["IamRoleArn"]))
     conditions = selection.get("Conditions") or {}
     if not (selection.get("Resources") or selection.get("ListOfTags") or any(conditions.values())):
         raise InvalidParameterValueException("A backup selection needs Resources, ListOfTags or Conditions")
@@ -154,7 +179,7 @@ def check_vault_key(encryption_key_arn: str | None) -> None:
 def start_backup_job(backend: BackupBackend, vault_name: str, resource_arn: str, role_arn: str) -> dict[str, Any]:
     if vault_name not in backend.vaults:
         raise ResourceNotFoundException(f"Backup vault {vault_name} does not exist")
-    _check_role(backend, role_arn)
+    role = _check_role(backend, role_arn)
     match = DYNAMODB_TABLE_ARN.match(resource_arn or "")
     if not match:
         raise InvalidParameterValueException(
@@ -167,10 +192,13 @@ def start_backup_job(backend: BackupBackend, vault_name: str, resource_arn: str,
     if table_name not in dynamodb.tables:
         raise ResourceNotFoundException(f"Resource {resource_arn} does not exist")
     job_id = str(uuid.uuid4()).upper()
-    backup = dynamodb.create_backup(table_name, f"awsbackup-job-{job_id[:8]}")
     vault = backend.vaults[vault_name]
-    point = RecoveryPoint(backup.arn, vault_name, vault.backup_vault_arn, resource_arn, role_arn, unix_time(), job_id)
     state = state_of(backend)
+    if _propagating(role):
+        failed = (account, vault_name, vault.backup_vault_arn, resource_arn, role_arn)
+        return _failed_job(state, job_id, *failed, role_not_assumable(role_arn))
+    backup = dynamodb.create_backup(table_name, f"awsbackup-job-{job_id[:8]}")
+    point = RecoveryPoint(backup.arn, vault_name, vault.backup_vault_arn, resource_arn, role_arn, unix_time(), job_id)
     state.recovery_points[point.arn] = point
     state.jobs[job_id] = {
         "BackupJobId": job_id,
@@ -185,6 +213,36 @@ def start_backup_job(backend: BackupBackend, vault_name: str, resource_arn: str,
         "PercentDone": "100.0",
         "CreationDate": point.creation_date,
         "CompletionDate": point.creation_date,
+    }
+    return state.jobs[job_id]
+
+
+def _failed_job(
+    state: BackupState,
+    job_id: str,
+    account: str,
+    vault_name: str,
+    vault_arn: str,
+    resource_arn: str,
+    role_arn: str,
+    message: str,
+) -> dict[str, Any]:
+    """A job that ended FAILED without a recovery point (the ARN it would have had is still answered)."""
+    now = unix_time()
+    state.jobs[job_id] = {
+        "BackupJobId": job_id,
+        "AccountId": account,
+        "BackupVaultName": vault_name,
+        "BackupVaultArn": vault_arn,
+        "RecoveryPointArn": f"{resource_arn}/backup/{int(now * 1000):017d}-{job_id[:8].lower()}",
+        "ResourceArn": resource_arn,
+        "ResourceType": "DynamoDB",
+        "IamRoleArn": role_arn,
+        "State": "FAILED",
+        "StatusMessage": message,
+        "PercentDone": "0.0",
+        "CreationDate": now,
+        "CompletionDate": now,
     }
     return state.jobs[job_id]
 

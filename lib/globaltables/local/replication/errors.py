@@ -322,6 +322,16 @@ class TableNotReady(DynamoDBError):
     template = "Attempt to change a resource which is still in use: Table is being {being}: {name}"
 
 
+class ContinuousBackupsUnavailable(DynamoDBError):
+    """UpdateContinuousBackups or CreateBackup in the first seconds after a table or replica turns ACTIVE.
+    AWS's API reference lists ContinuousBackupsUnavailableException for both ("Backups have not yet been
+    enabled for this table"); the message and its 3-6 s window after ACTIVE are from the ack-api-quirks
+    catalogue (DDB-TABLE-442: "Backups are being enabled for the table: <TBL>. Please retry later")."""
+
+    error_code = "ContinuousBackupsUnavailableException"
+    template = "Backups are being enabled for the table: {name}. Please retry later"
+
+
 # ----- deletion protection ------------------------------------------------------------------------
 
 

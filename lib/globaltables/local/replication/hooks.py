@@ -5,8 +5,9 @@
 | ``DynamoDBBackend`` write methods | one place per API write call: holds the write lock, publishes the call's writes only if it succeeded (a failed transaction replicates nothing) |
 | ``StreamShard.add`` | every item change moto makes passes here, with old and new image, exactly as AWS replicates from the stream |
 | ``StreamRecord.__init__`` | moto stamps every record ``awsRegion: us-east-1``; replicas need their own region |
-| ``Table.describe`` | adds ``GlobalTableVersion``, ``Replicas`` and the transient statuses (table, indexes), ``TableClassSummary`` and ``OnDemandThroughput`` (moto keeps neither); resolves a KMS alias to the key ARN as AWS reports it |
-| ``DynamoHandler.update_table`` | ``ReplicaUpdates`` and the global-table checks, before moto's own update; after it, what moto ignores (table class, on-demand throughput, SSE) and the synchronised settings sent to every replica (the handler, not the backend: the request says which settings changed) |
+| ``Table.describe`` | adds ``GlobalTableVersion``, ``Replicas`` (a new one only once listed) and the transient statuses (table, indexes, INACCESSIBLE_ENCRYPTION_CREDENTIALS with ``SSEDescription.InaccessibleEncryptionDateTime``), ``TableClassSummary`` and ``OnDemandThroughput`` (moto keeps neither); resolves a KMS alias to the key ARN as AWS reports it |
+| ``DynamoHandler.update_table`` | ``ReplicaUpdates`` and the global-table checks, before moto's own update; after it, what moto ignores (table class, on-demand throughput, SSE), the synchronised settings sent to every replica, and the table UPDATING after a deletion-protection change (the handler, not the backend: the request says which settings changed) |
+| ``DynamoHandler.update_continuous_backups``, ``DynamoHandler.create_backup`` | the two calls AWS refuses with ContinuousBackupsUnavailableException in the first seconds after a table turns ACTIVE; the handler, not the backend: AWS Backup's jobs call the backend's ``create_backup`` and are not refused |
 | ``DynamoHandler.create_table`` | the answer says CREATING, and the table stays CREATING for the timing's duration; keeps ``TableClass`` and ``OnDemandThroughput`` |
 | ``DynamoHandler.delete_table`` | the answer says DELETING (moto describes the table as it was) |
 | ``DynamoDBBackend.delete_table`` | refuses while the table is CREATING or the global table changes; keeps the table visible as DELETING for the timing's duration; a deleted replica leaves its group, as a replica deletion does |
@@ -57,6 +58,8 @@ HOOKS: list[tuple[type, str]] = [
     (DynamoHandler, "create_table"),
     (DynamoHandler, "delete_table"),
     (DynamoHandler, "call_action"),
+    (DynamoHandler, "update_continuous_backups"),
+    (DynamoHandler, "create_backup"),
     *[(DynamoHandler, name) for name in responses.DATA_PLANE_ACTIONS],
     *[(ApplicationAutoscalingBackend, name) for name in scaling.METHODS],
 ]
@@ -124,6 +127,9 @@ def install(model: GlobalTables) -> None:
                 if resolved:
                     sse["KMSMasterKeyArn"] = resolved
             description.update(model.describe_extras(self))
+            inaccessible_since = model.table_inaccessible_since(self)
+            if sse and inaccessible_since is not None:
+                sse["InaccessibleEncryptionDateTime"] = inaccessible_since
             _describe_settings(self, description)
             return results
 
@@ -147,6 +153,7 @@ def install(model: GlobalTables) -> None:
                     if not others:
                         return DynamoResult(table.describe())
                 created, deleted = responses.index_changes(table, body)
+                protected = table.deletion_protection_enabled
                 attributes = list(table.attr)
                 try:
                     original(self)
@@ -155,6 +162,8 @@ def install(model: GlobalTables) -> None:
                 # moto replaces the table's AttributeDefinitions with the request's; AWS adds them.
                 table.attr = responses.merged_attributes(attributes, table.attr)
                 responses.apply_unmodelled_update(model, table, body)
+                if body.get("DeletionProtectionEnabled") not in (None, protected):
+                    model.protection_changed(table)
                 model.settings_changed(table, responses.synchronised_settings(table, body), created, deleted)
                 return DynamoResult(table.describe())
 
@@ -227,6 +236,21 @@ def install(model: GlobalTables) -> None:
             return call
 
         _wrap(DynamoHandler, action, make_data_plane)
+
+    for action in ("update_continuous_backups", "create_backup"):
+
+        def make_backups(original: Callable[..., Any]) -> Callable[..., Any]:
+            def call(self: Any) -> Any:
+                body = getattr(self, "params", {}) or {}
+                with WRITE_LOCK:
+                    table = _table_or_none(self.dynamodb_backend, body.get("TableName", ""))
+                    if table is not None:
+                        responses.check_backups_available(model, table)
+                return original(self)
+
+            return call
+
+        _wrap(DynamoHandler, action, make_backups)
 
     makers = {
         "register_scalable_target": scaling.make_register,

@@ -27,6 +27,10 @@ Table lifecycle and settings, as AWS documents them (durations from ``Timing``):
   on-demand maximum reads are synchronised too unless a replica overrides them (``Replica``'s
   overrides, set through ``ReplicaUpdates``). A new replica gets the synchronised settings, and its
   region the table's write auto scaling (``scaling``: write auto scaling is synchronised too).
+- Races AWS has (durations from ``Timing``): PITR refused for a while after a table or replica turns
+  ACTIVE, a new replica listed by the other regions only after a lag, a table UPDATING after a
+  deletion-protection change, and a table or replica INACCESSIBLE_ENCRYPTION_CREDENTIALS while its
+  customer managed key is disabled or pending deletion.
 """
 
 from __future__ import annotations
@@ -44,10 +48,18 @@ from typing import Any
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.utils import utcnow
 from moto.dynamodb.models import dynamodb_backends
+from moto.kms.models import kms_backends
 
 from globaltables.local.replication.scaling import copy_write_scaling
 
 GLOBAL_TABLE_VERSION = "2019.11.21"
+# TableStatus and ReplicaStatus of a table or replica whose customer managed key is unusable.
+INACCESSIBLE = "INACCESSIBLE_ENCRYPTION_CREDENTIALS"
+KEY_UNUSABLE_STATES = ("Disabled", "PendingDeletion")
+# Kept on moto's KMS Key (so saved with it): when the embedded DynamoDB first saw the key unusable.
+KEY_UNUSABLE_SEEN = "globaltables_unusable_since"
+# Kept in ``table_settings``: the wall-clock time from which point-in-time recovery can be enabled.
+BACKUPS_AVAILABLE_AT = "BackupsAvailableAt"
 
 # One lock for every DynamoDB write in the embedded AWS: a local write, its capture and the
 # application of replicated writes are then atomic with respect to each other, which is what keeps
@@ -126,6 +138,7 @@ TIMING_KEYS = {
     "role_propagation": "role_propagation_s",
     "protection_update": "protection_update_s",
     "replica_listing_lag": "replica_listing_lag_s",
+    "key_inaccessible": "key_inaccessible_s",
 }
 
 
@@ -143,13 +156,16 @@ class Timing:
     create_replica_s: float = 2.0
     delete_replica_s: float = 2.0
     sync_s: float = 2.0
-    # Races AWS has: PITR refused (ContinuousBackupsUnavailableException) this long after a table or
-    # replica is created; a new IAM role not yet usable by a service; the table UPDATING after a
-    # deletion-protection change; a new replica not yet listed by DescribeTable.
+    # Races AWS has: PITR refused (ContinuousBackupsUnavailableException) until this long after a table
+    # or replica turns ACTIVE; a new IAM role not yet usable by AWS Backup; the table UPDATING after a
+    # deletion-protection change; a new replica not yet listed by DescribeTable in the other regions;
+    # a table or replica INACCESSIBLE_ENCRYPTION_CREDENTIALS this long after its KMS key is seen
+    # Disabled or PendingDeletion.
     pitr_unavailable_s: float = 0.0
     role_propagation_s: float = 0.0
     protection_update_s: float = 0.0
     replica_listing_lag_s: float = 0.0
+    key_inaccessible_s: float = 0.0
     # Provisioned capacity enforced (a token bucket per table and index; throttles beyond it).
     enforce_capacity: bool = False
 
@@ -191,8 +207,25 @@ class Timing:
 
 TIMINGS = {
     "fast": Timing(),
-    # 02_table_replicas with three regions then waits 10 + 2 x 15 s for the table and its replicas.
-    "realistic": Timing("realistic", 10.0, 10.0, 15.0, 15.0, 10.0, enforce_capacity=True),
+    # 02_table_replicas with three regions then waits 10 + 2 x 15 s for the table and its replicas. The
+    # races are AWS's, compressed as the transitions are: PITR refused for 3-6 s after ACTIVE (measured
+    # in the ack-api-quirks catalogue), a new role unusable for seconds, the table UPDATING for "tens of
+    # seconds" after a protection change, a key's loss seen 13-75 minutes after DisableKey (ack-api-quirks
+    # DDB-TABLE-331), all shortened to seconds.
+    "realistic": Timing(
+        "realistic",
+        10.0,
+        10.0,
+        15.0,
+        15.0,
+        10.0,
+        pitr_unavailable_s=5.0,
+        role_propagation_s=8.0,
+        protection_update_s=5.0,
+        replica_listing_lag_s=2.0,
+        key_inaccessible_s=20.0,
+        enforce_capacity=True,
+    ),
 }
 
 
@@ -202,6 +235,9 @@ class Replica:
     status: str  # CREATING, ACTIVE, DELETING
     kms_key_arn: str | None = None
     due: float = 0.0  # monotonic time at which CREATING/DELETING ends
+    # Monotonic time from which the other regions' DescribeTable lists this replica (AWS's control plane
+    # is eventually consistent: right after ReplicaUpdates Create the table may not list it yet).
+    listed_at: float = 0.0
     # What this replica overrides of the synchronised settings (ReplicaUpdates Create or Update).
     read_capacity: int | None = None
     index_read_capacity: dict[str, int] = field(default_factory=dict)
@@ -243,7 +279,8 @@ class Sync:
 
 @dataclass
 class Transition:
-    """A table (not a replica: those are ``Replica``) CREATING or DELETING until ``due``."""
+    """A table (or a replica's table) CREATING or DELETING until ``due`` (replicas: ``Replica``), or UPDATING
+    after a deletion-protection change; only CREATING and DELETING refuse reads and writes."""
 
     status: str
     due: float
@@ -277,6 +314,11 @@ class ReplicaGroup:
 
     def busy(self) -> bool:
         return bool(self.syncs) or any(r.status != "ACTIVE" for r in self.replicas.values())
+
+    def seems_busy(self, now: float) -> bool:
+        """``busy`` as DescribeTable shows it: a replica not listed yet changes nothing there yet."""
+        listed = [r for r in self.replicas.values() if r.listed_at <= now]
+        return bool(self.syncs) or any(r.status != "ACTIVE" for r in listed)
 
     def replica_status(self, replica: Replica) -> str:
         if replica.status == "ACTIVE" and any(replica.region in sync.regions for sync in self.syncs):
@@ -410,7 +452,8 @@ class GlobalTables:
         if replica_transition_s is not None:
             self.replica_transition_s = replica_transition_s
         self.groups: dict[tuple[str, str], ReplicaGroup] = {}
-        # Tables CREATING or DELETING, by (account, region, table name); indexes CREATING or DELETING.
+        # Tables CREATING, DELETING or UPDATING (deletion protection), by (account, region, table name);
+        # indexes CREATING or DELETING.
         self.transitions: dict[tuple[str, str, str], Transition] = {}
         self.index_transitions: list[IndexTransition] = []
         self.paused_regions: set[str] = set()
@@ -503,6 +546,8 @@ class GlobalTables:
         apply_settings(replica_table, {k: v for k, v in synced.items() if v is not None}, None)
         replica = Replica(region, "CREATING", (sse or {}).get("KMSMasterKeyId") or self._sse_arn(replica_table))
         replica.due = time.monotonic() + self.timing.create_replica_s
+        replica.listed_at = time.monotonic() + self.timing.replica_listing_lag_s
+        self._backups_available_after(replica_table, self.timing.create_replica_s)
         group.replicas[region] = replica
         # Write auto scaling is synchronised: the new replica's region gets the table's (and indexes').
         copy_write_scaling(source.account_id, source.region_name, region, source.name)
@@ -597,17 +642,19 @@ class GlobalTables:
                     index.status = "ACTIVE"
 
     def table_status(self, table: Any) -> str:
-        """TableStatus as AWS would answer it now: CREATING, DELETING, UPDATING or ACTIVE."""
+        """TableStatus as AWS would answer it now: CREATING, DELETING, INACCESSIBLE_ENCRYPTION_CREDENTIALS,
+        UPDATING or ACTIVE."""
         transition = self.transitions.get((table.account_id, table.region_name, table.name))
-        if transition is not None:
+        if transition is not None and transition.status != "UPDATING":
             return transition.status
         group = self.group_of(table)
-        if group is not None:
-            own = group.replicas[table.region_name].status
-            if own != "ACTIVE":
-                return own
-            if group.busy():
-                return "UPDATING"
+        own = group.replicas[table.region_name].status if group is not None else "ACTIVE"
+        if own != "ACTIVE":
+            return own
+        if self.table_inaccessible_since(table) is not None:
+            return INACCESSIBLE
+        if transition is not None or (group is not None and group.seems_busy(time.monotonic())):
+            return "UPDATING"
         if any(index.status != "ACTIVE" for index in table.global_indexes):
             return "UPDATING"
         return "ACTIVE"
@@ -617,7 +664,7 @@ class GlobalTables:
         waiting for the next ``housekeeping``: this runs on every read and write), else None."""
         now = time.monotonic()
         transition = self.transitions.get((table.account_id, table.region_name, table.name))
-        if transition is not None and now < transition.due:
+        if transition is not None and transition.status != "UPDATING" and now < transition.due:
             return transition.status
         group = self.group_of(table)
         own = group.replicas.get(table.region_name) if group is not None else None
@@ -637,20 +684,82 @@ class GlobalTables:
             extras["GlobalTableVersion"] = GLOBAL_TABLE_VERSION
             # AWS's default for a global table in one account: settings synchronised, some overridable.
             extras["GlobalTableSettingsReplicationMode"] = "ENABLED_WITH_OVERRIDES"
+            now = time.monotonic()
             extras["Replicas"] = [
-                r.describe(group.replica_status(r), group.synced.get("table_class", "STANDARD"))
+                r.describe(self._listed_status(group, r), group.synced.get("table_class", "STANDARD"))
                 for region, r in group.replicas.items()
-                if region != table.region_name
+                if region != table.region_name and r.listed_at <= now
             ]
         return extras
+
+    def _listed_status(self, group: ReplicaGroup, replica: Replica) -> str:
+        status = group.replica_status(replica)
+        if status in ("ACTIVE", "UPDATING") and self._replica_inaccessible(group, replica):
+            return INACCESSIBLE
+        return status
 
     # ----- table lifecycle and synchronised settings ------------------------------------------
 
     def table_created(self, table: Any) -> None:
         """A table made by CreateTable: CREATING for the timing's ``create_table_s``."""
+        self._backups_available_after(table, self.timing.create_table_s)
         if self.timing.create_table_s > 0:
             due = time.monotonic() + self.timing.create_table_s
             self.transitions[(table.account_id, table.region_name, table.name)] = Transition("CREATING", due)
+
+    def _backups_available_after(self, table: Any, creating_s: float) -> None:
+        """Point-in-time recovery of a new table (or replica) is refused until ``pitr_unavailable_s`` after
+        it turns ACTIVE (wall clock: the deadline is saved with the table and survives a restart)."""
+        if self.timing.pitr_unavailable_s > 0:
+            table_settings(table)[BACKUPS_AVAILABLE_AT] = time.time() + creating_s + self.timing.pitr_unavailable_s
+
+    @staticmethod
+    def backups_available(table: Any) -> bool:
+        return time.time() >= table_settings(table).get(BACKUPS_AVAILABLE_AT, 0.0)
+
+    def protection_changed(self, table: Any) -> None:
+        """UpdateTable changed DeletionProtectionEnabled: the table is UPDATING for ``protection_update_s``
+        (in its region only: deletion protection is per replica)."""
+        if self.timing.protection_update_s > 0:
+            due = time.monotonic() + self.timing.protection_update_s
+            self.transitions[(table.account_id, table.region_name, table.name)] = Transition("UPDATING", due)
+
+    def changing_protection(self, table: Any) -> bool:
+        transition = self.transitions.get((table.account_id, table.region_name, table.name))
+        return transition is not None and transition.status == "UPDATING"
+
+    def key_inaccessible_since(self, account_id: str, region: str, key_id: str | None) -> float | None:
+        """When (wall clock) a table encrypted with ``key_id`` turned INACCESSIBLE_ENCRYPTION_CREDENTIALS, or
+        None while the key is usable or the loss not yet detected. AWS detects the loss per table, minutes
+        after DisableKey or ScheduleKeyDeletion, and clears it once the key is usable again; here the
+        ``key_inaccessible_s`` delay counts from the first time DynamoDB looked at the unusable key."""
+        if not key_id:
+            return None
+        try:
+            key = kms_backends[account_id][region].describe_key(key_id)
+        except Exception:  # an AWS managed key named by alias before its first use, or a deleted key
+            return None
+        if key.key_state not in KEY_UNUSABLE_STATES:
+            if getattr(key, KEY_UNUSABLE_SEEN, None) is not None:
+                setattr(key, KEY_UNUSABLE_SEEN, None)
+            return None
+        seen = getattr(key, KEY_UNUSABLE_SEEN, None)
+        if seen is None:
+            seen = time.time()
+            setattr(key, KEY_UNUSABLE_SEEN, seen)
+        detected = seen + self.timing.key_inaccessible_s
+        return detected if time.time() >= detected else None
+
+    def table_inaccessible_since(self, table: Any) -> float | None:
+        spec = table.sse_specification or {}
+        key_id = spec.get("KMSMasterKeyId") if spec.get("Enabled") else None
+        return self.key_inaccessible_since(table.account_id, table.region_name, key_id)
+
+    def _replica_inaccessible(self, group: ReplicaGroup, replica: Replica) -> bool:
+        table = dynamodb_backends[group.account_id][replica.region].tables.get(group.table_name)
+        if table is not None:
+            return self.table_inaccessible_since(table) is not None
+        return self.key_inaccessible_since(group.account_id, replica.region, replica.kms_key_arn) is not None
 
     def table_deleted(self, backend: Any, table: Any) -> None:
         """moto has just removed ``table`` from ``backend`` (DeleteTable): keep it visible as DELETING
@@ -832,7 +941,10 @@ class GlobalTables:
                     ReplicaGroup(
                         g.account_id,
                         g.table_name,
-                        {region: replace(r, due=max(0.0, r.due - now)) for region, r in g.replicas.items()},
+                        {
+                            region: replace(r, due=max(0.0, r.due - now), listed_at=max(0.0, r.listed_at - now))
+                            for region, r in g.replicas.items()
+                        },
                         g.versions,
                         [replace(sync, due=max(0.0, sync.due - now)) for sync in g.syncs],
                         g.synced,
@@ -864,6 +976,7 @@ class GlobalTables:
             for group in state["groups"]:
                 for replica in group.replicas.values():
                     replica.due = now + replica.due
+                    replica.listed_at = now + replica.listed_at
                 for sync in group.syncs:
                     sync.due = now + sync.due
                 self.groups[(group.account_id, group.table_name)] = group

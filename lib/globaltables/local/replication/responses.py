@@ -16,6 +16,7 @@ from moto.kms.models import kms_backends
 
 from globaltables.local.replication import errors
 from globaltables.local.replication.models import (
+    INACCESSIBLE,
     GlobalTables,
     apply_overrides,
     apply_settings,
@@ -193,11 +194,20 @@ def _not_ready(table_name: str, status: str) -> errors.DynamoDBError:
 
 def check_table_ready(model: GlobalTables, table: Any) -> None:
     """UpdateTable (and UpdateTimeToLive) need an ACTIVE table: while it is CREATING, UPDATING (a replica
-    or a synchronised setting on its way, an index backfilling) or DELETING, AWS answers
-    ResourceInUseException."""
+    or a synchronised setting on its way, an index backfilling, a deletion-protection change) or DELETING,
+    AWS answers ResourceInUseException. A table whose key is unusable (INACCESSIBLE_ENCRYPTION_CREDENTIALS)
+    is let through: AWS tells its owner to restore the key or delete the table, and what else it refuses
+    then is not documented."""
     status = model.table_status(table)
-    if status != "ACTIVE":
+    if status not in ("ACTIVE", INACCESSIBLE):
         raise _not_ready(table.name, status)
+
+
+def check_backups_available(model: GlobalTables, table: Any) -> None:
+    """UpdateContinuousBackups and CreateBackup in the first seconds after the table (or replica) turned
+    ACTIVE: ContinuousBackupsUnavailableException, as AWS answers them."""
+    if not model.backups_available(table):
+        raise errors.ContinuousBackupsUnavailable(name=table.name)
 
 
 def check_ttl_update(model: GlobalTables, table: Any) -> None:
@@ -209,9 +219,11 @@ def check_ttl_update(model: GlobalTables, table: Any) -> None:
 
 
 def check_creating_deletion(model: GlobalTables, table: Any) -> None:
-    """DeleteTable of a table still CREATING: ResourceInUseException, as the DeleteTable reference says."""
-    if model.table_status(table) == "CREATING":
-        raise _not_ready(table.name, "CREATING")
+    """DeleteTable of a table still CREATING, or UPDATING after a deletion-protection change:
+    ResourceInUseException, as the DeleteTable reference says of CREATING and UPDATING tables."""
+    status = model.table_status(table)
+    if status == "CREATING" or (status == "UPDATING" and model.changing_protection(table)):
+        raise _not_ready(table.name, status)
 
 
 def _data_plane_targets(action: str, body: dict[str, Any]) -> list[tuple[str, str | None]]:

@@ -17,6 +17,14 @@ policy will be applied to all replicas"). Here:
 - Deleting, in a region, a target or policy that is not there answers ``ObjectNotFoundException``, as
   Application Auto Scaling does (moto answers ``ValidationException``): a cleanup that deletes in every
   region what the first deletion already removed everywhere sees "already gone".
+- ``RegisterScalableTarget`` of any DynamoDB dimension (read or write) of a table, or of an index, that
+  does not exist in the caller's region is refused as Application Auto Scaling refuses it:
+  ``ValidationException`` "DynamoDB table does not exist: table/NAME" (quoted in
+  terraform-aws-modules/terraform-aws-dynamodb-table issue 15 and ocadotechnology/hippolyte issue 7)
+  and "DynamoDB index does not exist: table/NAME/index/INDEX" (ack-api-quirks DDB-TABLE-322, verified
+  2026-10-09). moto registers anything. A table still CREATING exists and is accepted: AWS documents
+  that registering a target of a resource "not active in the target service" leaves its capacity as
+  it is, not that it is refused.
 - ``copy_write_scaling`` gives a new replica's region the source's write targets and policies.
 - A replica deleted keeps its region's targets, policies and alarms (``ReplicationGroupUpdate``: they
   are not removed automatically): nothing here acts on a deletion.
@@ -30,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from moto.applicationautoscaling.exceptions import AWSValidationException
 from moto.applicationautoscaling.models import ApplicationAutoscalingBackend, applicationautoscaling_backends
 from moto.applicationautoscaling.models import FakeApplicationAutoscalingPolicy as Policy
 from moto.core.exceptions import JsonRESTError
@@ -45,6 +54,19 @@ class ObjectNotFound(JsonRESTError):
 
     def __init__(self, message: str) -> None:
         super().__init__("ObjectNotFoundException", message)
+
+
+def check_resource_exists(backend: Any, namespace: str, resource_id: str) -> None:
+    """Refuse a DynamoDB table or index that is not in ``backend``'s region, in AWS's words."""
+    if namespace != NAMESPACE:
+        return
+    parts = str(resource_id or "").split("/")
+    name = table_name_of(resource_id)
+    table = dynamodb_backends[backend.account_id][backend.region_name].tables.get(name) if name else None
+    if table is None:
+        raise AWSValidationException(f"DynamoDB table does not exist: table/{name}")
+    if len(parts) >= 4 and parts[2] == "index" and parts[3] not in {index.name for index in table.global_indexes}:
+        raise AWSValidationException(f"DynamoDB index does not exist: {resource_id}")
 
 
 def table_name_of(resource_id: str) -> str | None:
@@ -109,6 +131,7 @@ def make_register(model: Any, original: Callable[..., Any]) -> Callable[..., Any
         role_arn: str,
         suspended_state: str,
     ) -> Any:
+        check_resource_exists(self, namespace, r_id)
         target = original(self, namespace, r_id, dimension, min_capacity, max_capacity, role_arn, suspended_state)
         for region in other_regions(model, self, namespace, r_id, dimension):
             original(
