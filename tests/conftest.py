@@ -15,6 +15,13 @@ def embedded_aws():
         yield server
 
 
+@pytest.fixture(scope="session")
+def capacity_clients():
+    """Clients of an embedded AWS of its own that enforces provisioned capacity (``fast,capacity=on``)."""
+    with EmbeddedAWS(replication_delay="0", replica_transition_s=0.1, timing="fast,capacity=on") as server:
+        yield AwsClients("local", server.endpoint)
+
+
 @pytest.fixture
 def admin(embedded_aws):
     """The embedded AWS's admin API; replication settings and faults are restored after the test."""

@@ -8,7 +8,9 @@ policies (12), and the selection names the table's ARN without a tag condition t
 from __future__ import annotations
 
 import json
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import botocore.exceptions
 from pydantic import BaseModel
@@ -16,7 +18,9 @@ from pydantic import BaseModel
 from globaltables.clients import AwsClients
 from globaltables.names import RUN_TAG_KEY
 from globaltables.state import RunState
-from globaltables.waiting import wait_until
+from globaltables.waiting import error_code, retry_on_codes, wait_until
+
+T = TypeVar("T")
 
 KIND_ROLE = "iam:role"
 KIND_VAULT = "backup:vault"
@@ -25,6 +29,9 @@ KIND_SELECTION = "backup:selection"
 KIND_RECOVERY_POINT = "backup:recovery-point"
 KIND_RESTORED_TABLE = "dynamodb:restored-table"
 NOTEBOOK = "06_backup"
+# A backup job that ended without a recovery point; a new job is started instead (up to JOB_ATTEMPTS).
+JOB_FAILED_STATES = ("FAILED", "ABORTED", "EXPIRED")
+JOB_ATTEMPTS = 5
 MANAGED_POLICIES = [
     "arn:{partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",
     "arn:{partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores",
@@ -32,7 +39,7 @@ MANAGED_POLICIES = [
 
 
 def backup_role_name(run: RunState) -> str:
-    return f"GlobalTableBackupRole-{run.names.suffix}"
+    return run.names.backup_role_name
 
 
 def ensure_backup_role(clients: AwsClients, run: RunState) -> str:
@@ -112,17 +119,57 @@ def ensure_plan(clients: AwsClients, run: RunState, region: str) -> str:
     return created["BackupPlanId"]
 
 
+class BackupJobFailed(RuntimeError):
+    """Every backup job this step started ended without a recovery point; carries the last job's facts."""
+
+    def __init__(self, job_id: str, state: str, message: str, attempts: int):
+        self.job_id, self.state, self.status_message, self.attempts = job_id, state, message, attempts
+        super().__init__(
+            f"backup job {job_id} ended {state} ({message or 'no status message'}) after {attempts} "
+            "attempt(s); check the backup role and the table, then rerun this step (it starts a new job)"
+        )
+
+
+def while_role_propagates(call: Callable[[], T], timeout_s: float, interval_s: float, show: Callable[[str], None]) -> T:
+    """``call()``, retried while AWS Backup answers that the role "cannot be assumed": a role made seconds
+    ago is not usable yet (IAM is eventually consistent; 05 does the same for Lambda)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return call()
+        except botocore.exceptions.ClientError as error:
+            message = error.response.get("Error", {}).get("Message", "")
+            if error_code(error) != "InvalidParameterValueException" or "cannot be assumed" not in message:
+                raise
+            if time.monotonic() + interval_s > deadline:
+                raise
+            show(f"backup role not usable yet ({message}), retrying in {interval_s:g} s")
+            time.sleep(interval_s)
+
+
 def ensure_selection(
-    clients: AwsClients, run: RunState, region: str, plan_id: str, role_arn: str, table_arn: str
+    clients: AwsClients,
+    run: RunState,
+    region: str,
+    plan_id: str,
+    role_arn: str,
+    table_arn: str,
+    show: Callable[[str], None] = print,
 ) -> str:
-    """Select the table by its ARN (no tag condition); returns the selection id."""
+    """Select the table by its ARN (no tag condition); returns the selection id. A role AWS Backup cannot
+    assume yet (just created) is waited for, within ``wait_timeout_s``."""
     recorded = run.resources(KIND_SELECTION, region)
     if recorded:
         return recorded[0].details["selection_id"]
-    name = f"table-{run.names.suffix}"
-    selection = clients.client("backup", region).create_backup_selection(
-        BackupPlanId=plan_id,
-        BackupSelection={"SelectionName": name, "IamRoleArn": role_arn, "Resources": [table_arn]},
+    name = run.names.backup_selection_name
+    selection = while_role_propagates(
+        lambda: clients.client("backup", region).create_backup_selection(
+            BackupPlanId=plan_id,
+            BackupSelection={"SelectionName": name, "IamRoleArn": role_arn, "Resources": [table_arn]},
+        ),
+        run.params.wait_timeout_s,
+        max(clients.poll_interval_s, 1.0),
+        show,
     )
     run.record(KIND_SELECTION, name, region, notebook=NOTEBOOK, plan_id=plan_id, selection_id=selection["SelectionId"])
     return selection["SelectionId"]
@@ -151,45 +198,85 @@ class BackupJob(BaseModel):
     recovery_point_arn: str
 
 
-def backup_now(clients: AwsClients, run: RunState, region: str, table_arn: str, role_arn: str) -> BackupJob:
-    """An on-demand backup job into the vault, waited for until it completes. A rerun of the step
-    reports the run's existing backup instead of making another recovery point."""
-    backup = clients.client("backup", region)
-    recorded = run.resources(KIND_RECOVERY_POINT, region)
-    if recorded:
-        started = {"BackupJobId": recorded[0].details["job_id"], "RecoveryPointArn": recorded[0].arn}
-    else:
-        started = backup.start_backup_job(
-            BackupVaultName=run.names.backup_vault_name, ResourceArn=table_arn, IamRoleArn=role_arn
-        )
-        run.record(
-            KIND_RECOVERY_POINT,
-            started["RecoveryPointArn"],
-            region,
-            arn=started["RecoveryPointArn"],
-            notebook=NOTEBOOK,
-            vault=run.names.backup_vault_name,
-            job_id=started["BackupJobId"],
-        )
-
-    def probe() -> tuple[bool, str]:
-        state = backup.describe_backup_job(BackupJobId=started["BackupJobId"])["State"]
-        if state in ("FAILED", "ABORTED", "EXPIRED"):
-            raise RuntimeError(f"backup job {started['BackupJobId']} ended {state}")
-        return state == "COMPLETED", state
-
-    state = wait_until(
-        probe, f"backup job {started['BackupJobId']} COMPLETED", run.params.wait_timeout_s, clients.poll_interval_s
+def _start_job(clients: AwsClients, run: RunState, region: str, table_arn: str, role_arn: str) -> dict[str, Any]:
+    """StartBackupJob, recorded as the run's recovery point in ``region`` (replacing an earlier job's)."""
+    started = clients.client("backup", region).start_backup_job(
+        BackupVaultName=run.names.backup_vault_name, ResourceArn=table_arn, IamRoleArn=role_arn
     )
-    return BackupJob(job_id=started["BackupJobId"], state=state, recovery_point_arn=started["RecoveryPointArn"])
+    for earlier in run.resources(KIND_RECOVERY_POINT, region):
+        run.forget(KIND_RECOVERY_POINT, earlier.name, region)
+    run.record(
+        KIND_RECOVERY_POINT,
+        started["RecoveryPointArn"],
+        region,
+        arn=started["RecoveryPointArn"],
+        notebook=NOTEBOOK,
+        vault=run.names.backup_vault_name,
+        job_id=started["BackupJobId"],
+    )
+    return started
+
+
+def _job_end(clients: AwsClients, region: str, job_id: str, timeout_s: float) -> dict[str, Any]:
+    """DescribeBackupJob once the job has ended (COMPLETED or one of JOB_FAILED_STATES)."""
+    backup = clients.client("backup", region)
+
+    def probe() -> tuple[bool, dict[str, Any]]:
+        job = backup.describe_backup_job(BackupJobId=job_id)
+        return job["State"] == "COMPLETED" or job["State"] in JOB_FAILED_STATES, job
+
+    return wait_until(
+        probe, f"backup job {job_id} ended", timeout_s, clients.poll_interval_s, show=lambda job: job["State"]
+    )
+
+
+def backup_now(
+    clients: AwsClients,
+    run: RunState,
+    region: str,
+    table_arn: str,
+    role_arn: str,
+    attempts: int = JOB_ATTEMPTS,
+    show: Callable[[str], None] = print,
+) -> BackupJob:
+    """An on-demand backup job into the vault, waited for until it completes. A job that ends FAILED,
+    ABORTED or EXPIRED (on AWS, for instance, a role too new for AWS Backup to assume) is replaced by a new
+    StartBackupJob after a growing pause, up to ``attempts`` jobs within ``wait_timeout_s``; the manifest
+    keeps the latest job's recovery point. A rerun of the step reports the run's completed backup, waits
+    for one still running, and starts a new job after a failed one. Raises BackupJobFailed."""
+    recorded = run.resources(KIND_RECOVERY_POINT, region)
+    job_id = recorded[0].details["job_id"] if recorded else None
+    deadline = time.monotonic() + run.params.wait_timeout_s
+    pause = max(clients.poll_interval_s, 1.0)
+    started_here = 0
+    while True:
+        if job_id is None:
+            job_id = _start_job(clients, run, region, table_arn, role_arn)["BackupJobId"]
+            started_here += 1
+        job = _job_end(clients, region, job_id, max(0.0, deadline - time.monotonic()))
+        if job["State"] == "COMPLETED":
+            return BackupJob(job_id=job_id, state=job["State"], recovery_point_arn=job["RecoveryPointArn"])
+        message = job.get("StatusMessage", "")
+        if started_here == 0:  # an earlier run's job failed: start a new one at once
+            show(f"the run's backup job {job_id} ended {job['State']} ({message}); starting a new job")
+            job_id = None
+            continue
+        if started_here >= attempts or time.monotonic() + pause > deadline:
+            raise BackupJobFailed(job_id, job["State"], message, started_here)
+        show(f"backup job {job_id} ended {job['State']} ({message}); starting a new job in {pause:g} s")
+        time.sleep(pause)
+        pause = min(pause * 2, 30.0)
+        job_id = None
 
 
 def restored_table_name(run: RunState) -> str:
-    return f"{run.names.table_name}-restored"
+    return run.names.restored_table_name
 
 
 def restore_to_point_in_time(clients: AwsClients, run: RunState, region: str) -> dict[str, Any]:
-    """Restore the table, as of its latest restorable time, into a new table (recorded for cleanup)."""
+    """Restore the table, as of its latest restorable time, into a new table (recorded for cleanup) and,
+    once it is ACTIVE, tag it with the run's tag: AWS's restore copies no tags, and the orphan finder
+    looks for that tag."""
     ddb = clients.client("dynamodb", region)
     target = restored_table_name(run)
     try:
@@ -201,6 +288,14 @@ def restore_to_point_in_time(clients: AwsClients, run: RunState, region: str) ->
             raise
     table = ddb.describe_table(TableName=target)["Table"]
     run.record(KIND_RESTORED_TABLE, target, region, arn=table["TableArn"], notebook=NOTEBOOK)
-    from globaltables.tables import wait_for_table
+    from globaltables.tables import TABLE_BUSY, wait_for_table
 
-    return wait_for_table(clients, region, target, run.params.wait_timeout_s)
+    restored = wait_for_table(clients, region, target, run.params.wait_timeout_s)
+    run_tag = {"Key": RUN_TAG_KEY, "Value": run.run_id}
+    if run_tag not in ddb.list_tags_of_resource(ResourceArn=restored["TableArn"]).get("Tags", []):
+        retry_on_codes(
+            lambda: ddb.tag_resource(ResourceArn=restored["TableArn"], Tags=[run_tag]),
+            TABLE_BUSY,
+            run.params.wait_timeout_s,
+        )
+    return restored

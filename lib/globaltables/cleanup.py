@@ -4,25 +4,34 @@ Each resource is deleted (or found already gone) and then dropped from the manif
 cleanup finds nothing to do and a cleanup after an interrupted run removes what that run made. Only
 what the manifest records, or what carries the run's tag, is ever deleted. KMS keys cannot be deleted
 at once: they are scheduled for deletion after 7 days (AWS's minimum), with their aliases removed.
-Fixes of the recipe (defect 16): status polling instead of sleeps, replicas removed one by one with
-deletion protection off in their own region, the vault emptied of recovery points first.
+
+A resource waits for what uses it: a table is held back while one of its replicas remains, and a key
+and its aliases while a table, replica or restored table using the key remains (a replica whose key
+becomes unusable turns INACCESSIBLE_ENCRYPTION_CREDENTIALS and is archived after seven days, and could
+then never be removed cleanly). What is held back stays in the manifest, is reported, and the next
+cleanup finishes it. A vault is emptied of every recovery point, recorded or not (the daily plan makes
+some), before it goes; a scalable target's target-tracking alarms go with it, in every region of the
+run (deleting a replica leaves them there: AWS's ``ReplicationGroupUpdate`` reference). Every list call
+reads every page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import botocore.exceptions
 from pydantic import BaseModel
 
 from globaltables.clients import AwsClients
-from globaltables.names import RUN_TAG_KEY
+from globaltables.names import APP_ROLE_PREFIX, BACKUP_ROLE_PREFIX, RUN_TAG_KEY, log_group_name
 from globaltables.state import Resource, RunState
 from globaltables.tables import describe, wait_for_table
-from globaltables.waiting import wait_until
+from globaltables.waiting import error_code, retry_on_codes, wait_until
 
 KMS_PENDING_WINDOW_DAYS = 7
+LOG = logging.getLogger(__name__)
 
 # Dependency order: what depends on something is removed before it.
 ORDER = [
@@ -55,17 +64,30 @@ GONE_CODES = {
     "ObjectNotFoundException",
     "TableNotFoundException",
 }
+# A table (or its global table) still changing: AWS refuses UpdateTable/DeleteTable until it is ACTIVE.
+BUSY_CODES = {"ResourceInUseException"}
+# AWS Backup is still working on a recovery point (its DeleteRecoveryPoint reference).
+RECOVERY_POINT_BUSY_CODES = {"InvalidResourceStateException"}
+RECOVERY_POINT_IN_PROGRESS = {"CREATING"}
+TABLE_KINDS = ("dynamodb:table", "dynamodb:replica", "dynamodb:restored-table")
+KEY_KINDS = ("kms:alias", "kms:key")
+HELD_BACK = "held back"
 
 
 class Step(BaseModel):
     kind: str
     name: str
     region: str
-    outcome: str  # deleted, already gone, scheduled for deletion, failed: ...
+    outcome: str  # deleted, already gone, scheduled for deletion, held back: ..., failed: ...
+
+    @property
+    def incomplete(self) -> bool:
+        return self.outcome.startswith(("failed", HELD_BACK))
 
 
 class CleanupIncomplete(RuntimeError):
-    """Some resources could not be removed; they stay in the manifest for the next attempt."""
+    """Some resources could not be removed (failed) or had to wait for one that could not (held back);
+    they stay in the manifest for the next attempt."""
 
     def __init__(self, failed: list[Step]):
         self.failed = failed
@@ -76,14 +98,47 @@ class CleanupIncomplete(RuntimeError):
         )
 
 
-def _code(error: botocore.exceptions.ClientError) -> str:
-    return error.response["Error"]["Code"]
-
-
 def plan(run: RunState) -> list[Resource]:
     """The run's resources in the order cleanup removes them (unknown kinds last)."""
     rank = {kind: i for i, kind in enumerate(ORDER)}
     return sorted(run.resources(), key=lambda r: rank.get(r.kind, len(ORDER)))
+
+
+def _pages(client: Any, operation: str, result_key: str, **arguments: Any) -> Iterator[Any]:
+    """Every item of every page of a list call (AWS pages them all; a first page is not the list)."""
+    for page in client.get_paginator(operation).paginate(**arguments):
+        yield from page.get(result_key, [])
+
+
+def _gone_is_fine(call: Callable[[], Any]) -> str:
+    try:
+        call()
+    except botocore.exceptions.ClientError as error:
+        if error_code(error) in GONE_CODES:
+            return "already gone"
+        raise
+    return "deleted"
+
+
+# ----- tables ---------------------------------------------------------------------------------------
+
+
+def _when_settled(clients: AwsClients, region: str, name: str, timeout_s: float, call: Callable[[], Any]) -> Any:
+    """``call`` (an UpdateTable or DeleteTable) once the table is ACTIVE, retried while AWS still answers
+    ResourceInUseException (the table can stay UPDATING for a while after a change), within ``timeout_s``."""
+    wait_for_table(clients, region, name, timeout_s)
+    return retry_on_codes(call, BUSY_CODES, timeout_s)
+
+
+def _protection_off(clients: AwsClients, region: str, name: str, table: dict[str, Any], timeout_s: float) -> None:
+    """Deletion protection belongs to each replica: off in its own region, then ACTIVE again."""
+    if not table.get("DeletionProtectionEnabled"):
+        return
+    ddb = clients.client("dynamodb", region)
+    _when_settled(
+        clients, region, name, timeout_s, lambda: ddb.update_table(TableName=name, DeletionProtectionEnabled=False)
+    )
+    wait_for_table(clients, region, name, timeout_s)
 
 
 def _table_gone(clients: AwsClients, region: str, name: str, timeout_s: float) -> None:
@@ -99,12 +154,9 @@ def _delete_table(clients: AwsClients, region: str, name: str, timeout_s: float)
     table = describe(clients, region, name)
     if table is None:
         return "already gone"
+    _protection_off(clients, region, name, table, timeout_s)
     ddb = clients.client("dynamodb", region)
-    wait_for_table(clients, region, name, timeout_s)
-    if table.get("DeletionProtectionEnabled"):
-        ddb.update_table(TableName=name, DeletionProtectionEnabled=False)
-        wait_for_table(clients, region, name, timeout_s)
-    ddb.delete_table(TableName=name)
+    _when_settled(clients, region, name, timeout_s, lambda: ddb.delete_table(TableName=name))
     _table_gone(clients, region, name, timeout_s)
     return "deleted"
 
@@ -115,54 +167,63 @@ def _delete_replica(clients: AwsClients, run: RunState, resource: Resource) -> s
     replica_table = describe(clients, region, name)
     if replica_table is None:
         return "already gone"
-    # Deletion protection belongs to each replica: off in the replica's own region first.
-    if replica_table.get("DeletionProtectionEnabled"):
-        wait_for_table(clients, region, name, timeout)
-        clients.client("dynamodb", region).update_table(TableName=name, DeletionProtectionEnabled=False)
-        wait_for_table(clients, region, name, timeout)
     source = describe(clients, primary, name)
+    listed = {r["RegionName"]: r.get("ReplicaStatus") for r in (source or {}).get("Replicas", [])}
+    if replica_table["TableStatus"] == "DELETING" or listed.get(region) == "DELETING":
+        # An earlier cleanup's deletion still under way (AWS refuses a second Delete): wait for its end.
+        _table_gone(clients, region, name, timeout)
+        wait_for_table(clients, primary, name, timeout)
+        return "deleted"
+    _protection_off(clients, region, name, replica_table, timeout)
     if source is None or region not in {r["RegionName"] for r in source.get("Replicas", [])}:
         # Not (or no longer) a replica of the primary: a table left on its own, ours by the manifest.
         return _delete_table(clients, region, name, timeout)
-    wait_for_table(clients, primary, name, timeout)
-    clients.client("dynamodb", primary).update_table(
-        TableName=name, ReplicaUpdates=[{"Delete": {"RegionName": region}}]
+    ddb = clients.client("dynamodb", primary)
+    _when_settled(
+        clients,
+        primary,
+        name,
+        timeout,
+        lambda: ddb.update_table(TableName=name, ReplicaUpdates=[{"Delete": {"RegionName": region}}]),
     )
     _table_gone(clients, region, name, timeout)
     wait_for_table(clients, primary, name, timeout)
     return "deleted"
 
 
-def _delete_role(iam: Any, resource: Resource) -> str:
-    try:
-        for policy in iam.list_attached_role_policies(RoleName=resource.name)["AttachedPolicies"]:
-            iam.detach_role_policy(RoleName=resource.name, PolicyArn=policy["PolicyArn"])
-        for policy_name in iam.list_role_policies(RoleName=resource.name)["PolicyNames"]:
-            iam.delete_role_policy(RoleName=resource.name, PolicyName=policy_name)
-        iam.delete_role(RoleName=resource.name)
-    except botocore.exceptions.ClientError as error:
-        if _code(error) in GONE_CODES:
-            return "already gone"
-        raise
-    return "deleted"
+# ----- the other services ---------------------------------------------------------------------------
 
 
-def _delete_policy(iam: Any, resource: Resource) -> str:
-    try:
-        for version in iam.list_policy_versions(PolicyArn=resource.arn)["Versions"]:
+def _delete_role(clients: AwsClients, run: RunState, resource: Resource) -> str:
+    iam = clients.client("iam", run.params.primary_region)  # IAM is global; any region's endpoint answers
+    name = resource.name
+
+    def delete() -> None:
+        # Listed in full first: detaching while paging would move the later pages.
+        for policy in list(_pages(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name)):
+            iam.detach_role_policy(RoleName=name, PolicyArn=policy["PolicyArn"])
+        for policy_name in list(_pages(iam, "list_role_policies", "PolicyNames", RoleName=name)):
+            iam.delete_role_policy(RoleName=name, PolicyName=policy_name)
+        iam.delete_role(RoleName=name)
+
+    return _gone_is_fine(delete)
+
+
+def _delete_policy(clients: AwsClients, run: RunState, resource: Resource) -> str:
+    iam, arn = clients.client("iam", run.params.primary_region), resource.arn
+
+    def delete() -> None:
+        for version in list(_pages(iam, "list_policy_versions", "Versions", PolicyArn=arn)):
             if not version["IsDefaultVersion"]:
-                iam.delete_policy_version(PolicyArn=resource.arn, VersionId=version["VersionId"])
-        for role in iam.list_entities_for_policy(PolicyArn=resource.arn).get("PolicyRoles", []):
-            iam.detach_role_policy(RoleName=role["RoleName"], PolicyArn=resource.arn)
-        iam.delete_policy(PolicyArn=resource.arn)
-    except botocore.exceptions.ClientError as error:
-        if _code(error) in GONE_CODES:
-            return "already gone"
-        raise
-    return "deleted"
+                iam.delete_policy_version(PolicyArn=arn, VersionId=version["VersionId"])
+        for role in list(_pages(iam, "list_entities_for_policy", "PolicyRoles", PolicyArn=arn)):
+            iam.detach_role_policy(RoleName=role["RoleName"], PolicyArn=arn)
+        iam.delete_policy(PolicyArn=arn)
+
+    return _gone_is_fine(delete)
 
 
-def _schedule_key_deletion(clients: AwsClients, resource: Resource) -> str:
+def _schedule_key_deletion(clients: AwsClients, run: RunState, resource: Resource) -> str:
     kms = clients.client("kms", resource.region)
     try:
         state = kms.describe_key(KeyId=resource.name)["KeyMetadata"]["KeyState"]
@@ -170,114 +231,212 @@ def _schedule_key_deletion(clients: AwsClients, resource: Resource) -> str:
             return "already scheduled for deletion"
         kms.schedule_key_deletion(KeyId=resource.name, PendingWindowInDays=KMS_PENDING_WINDOW_DAYS)
     except botocore.exceptions.ClientError as error:
-        if _code(error) in GONE_CODES:
+        if error_code(error) in GONE_CODES:
             return "already gone"
         raise
     return f"scheduled for deletion in {KMS_PENDING_WINDOW_DAYS} days"
 
 
-def _simple(call: Callable[[], Any]) -> str:
+def _delete_alarm(clients: AwsClients, run: RunState, resource: Resource) -> str:
+    cloudwatch = clients.client("cloudwatch", resource.region)
+    # DeleteAlarms succeeds for absent alarms: look first, to report truly.
+    if not cloudwatch.describe_alarms(AlarmNames=[resource.name])["MetricAlarms"]:
+        return "already gone"
+    return _gone_is_fine(lambda: cloudwatch.delete_alarms(AlarmNames=[resource.name]))
+
+
+def _delete_topic(clients: AwsClients, run: RunState, resource: Resource) -> str:
+    sns = clients.client("sns", resource.region)
+    # DeleteTopic succeeds for absent topics too.
+    if _gone_is_fine(lambda: sns.get_topic_attributes(TopicArn=resource.arn)) == "already gone":
+        return "already gone"
+    return _gone_is_fine(lambda: sns.delete_topic(TopicArn=resource.arn))
+
+
+def _recovery_points(backup: Any, vault: str) -> list[dict[str, Any]]:
     try:
-        call()
+        return list(_pages(backup, "list_recovery_points_by_backup_vault", "RecoveryPoints", BackupVaultName=vault))
     except botocore.exceptions.ClientError as error:
-        if _code(error) in GONE_CODES:
-            return "already gone"
+        if error_code(error) in GONE_CODES:
+            return []
         raise
-    return "deleted"
+
+
+def _delete_vault(clients: AwsClients, run: RunState, resource: Resource) -> str:
+    """Every recovery point of the vault (not only the recorded ones: the daily plan makes others), once
+    none is still being created, then the vault: AWS refuses to delete a vault that holds any."""
+    backup, vault, timeout = clients.client("backup", resource.region), resource.name, run.params.wait_timeout_s
+
+    def probe() -> tuple[bool, list[dict[str, Any]]]:
+        found = _recovery_points(backup, vault)
+        return not any(p.get("Status") in RECOVERY_POINT_IN_PROGRESS for p in found), found
+
+    points = wait_until(
+        probe,
+        f"recovery points of {vault} in {resource.region} finished",
+        timeout,
+        clients.poll_interval_s,
+        show=lambda found: [f"{p['RecoveryPointArn']} {p.get('Status')}" for p in found],
+    )
+    for point in points:
+        arn = point["RecoveryPointArn"]
+        _gone_is_fine(
+            lambda arn=arn: retry_on_codes(
+                lambda: backup.delete_recovery_point(BackupVaultName=vault, RecoveryPointArn=arn),
+                RECOVERY_POINT_BUSY_CODES,
+                timeout,
+            )
+        )
+    return _gone_is_fine(lambda: backup.delete_backup_vault(BackupVaultName=vault))
+
+
+def _target_tracking_alarms(cloudwatch: Any, resource_id: str) -> list[str]:
+    """The alarms Application Auto Scaling made for the target-tracking policies of ``table/NAME`` (and
+    its indexes): ``TargetTracking-table/NAME-AlarmHigh-…``, ``TargetTracking-table/NAME/index/…``."""
+    table = "/".join(resource_id.split("/")[:2])
+    prefix = f"TargetTracking-{table}"
+    return [
+        alarm["AlarmName"]
+        for alarm in _pages(cloudwatch, "describe_alarms", "MetricAlarms", AlarmNamePrefix=prefix)
+        if alarm["AlarmName"][len(prefix) : len(prefix) + 1] in {"-", "/"}
+    ]
+
+
+def _deregister_target(clients: AwsClients, run: RunState, resource: Resource) -> str:
+    """The target (AWS deletes its policies with it), then any target-tracking alarm of it left in the region."""
+    scaling = clients.client("application-autoscaling", resource.region)
+    outcome = _gone_is_fine(
+        lambda: scaling.deregister_scalable_target(
+            ServiceNamespace="dynamodb", ResourceId=resource.name, ScalableDimension=resource.details["dimension"]
+        )
+    )
+    cloudwatch = clients.client("cloudwatch", resource.region)
+    left = _target_tracking_alarms(cloudwatch, resource.name)
+    for start in range(0, len(left), 100):  # DeleteAlarms takes at most 100 names
+        cloudwatch.delete_alarms(AlarmNames=left[start : start + 100])
+    return outcome
+
+
+def _call(service: str, method: str, **arguments: Callable[[Resource], Any]) -> Callable[..., str]:
+    """A remover that makes one delete call whose arguments come from the resource."""
+
+    def remover(clients: AwsClients, run: RunState, resource: Resource) -> str:
+        client = clients.client(service, resource.region)
+        return _gone_is_fine(lambda: getattr(client, method)(**{k: f(resource) for k, f in arguments.items()}))
+
+    return remover
+
+
+def _name(r: Resource) -> str:
+    return r.name
+
+
+def _detail(key: str) -> Callable[[Resource], Any]:
+    return lambda r: r.details[key]
+
+
+REMOVERS: dict[str, Callable[[AwsClients, RunState, Resource], str]] = {
+    "cloudwatch:alarm": _delete_alarm,
+    "cloudwatch:dashboard": _call("cloudwatch", "delete_dashboards", DashboardNames=lambda r: [r.name]),
+    "sns:topic": _delete_topic,
+    "lambda:function": _call("lambda", "delete_function", FunctionName=_name),
+    "logs:log-group": _call("logs", "delete_log_group", logGroupName=_name),
+    "backup:selection": _call(
+        "backup", "delete_backup_selection", BackupPlanId=_detail("plan_id"), SelectionId=_detail("selection_id")
+    ),
+    "backup:recovery-point": _call(
+        "backup", "delete_recovery_point", BackupVaultName=_detail("vault"), RecoveryPointArn=lambda r: r.arn
+    ),
+    "backup:plan": _call("backup", "delete_backup_plan", BackupPlanId=_detail("plan_id")),
+    "backup:vault": _delete_vault,
+    "dynamodb:restored-table": lambda c, run, r: _delete_table(c, r.region, r.name, run.params.wait_timeout_s),
+    "application-autoscaling:scaling-policy": _call(
+        "application-autoscaling",
+        "delete_scaling_policy",
+        PolicyName=_name,
+        ServiceNamespace=lambda r: "dynamodb",
+        ResourceId=_detail("resource_id"),
+        ScalableDimension=_detail("dimension"),
+    ),
+    "application-autoscaling:scalable-target": _deregister_target,
+    "dynamodb:replica": _delete_replica,
+    "dynamodb:table": lambda c, run, r: _delete_table(c, r.region, r.name, run.params.wait_timeout_s),
+    "iam:role": _delete_role,
+    "iam:policy": _delete_policy,
+    "kms:alias": _call("kms", "delete_alias", AliasName=_name),
+    "kms:key": _schedule_key_deletion,
+}
 
 
 def remove(clients: AwsClients, run: RunState, resource: Resource) -> str:
     """Remove one resource; returns the outcome. Raises for anything but "it is already gone"."""
-    region, name, details = resource.region, resource.name, resource.details
-    client = lambda service: clients.client(service, region)  # noqa: E731
-    kind = resource.kind
-    if kind == "cloudwatch:alarm":  # DeleteAlarms succeeds for absent alarms: look first, to report truly
-        if not client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]:
-            return "already gone"
-        return _simple(lambda: client("cloudwatch").delete_alarms(AlarmNames=[name]))
-    if kind == "cloudwatch:dashboard":
-        return _simple(lambda: client("cloudwatch").delete_dashboards(DashboardNames=[name]))
-    if kind == "sns:topic":  # DeleteTopic succeeds for absent topics too
-        if _simple(lambda: client("sns").get_topic_attributes(TopicArn=resource.arn)) == "already gone":
-            return "already gone"
-        return _simple(lambda: client("sns").delete_topic(TopicArn=resource.arn))
-    if kind == "lambda:function":
-        return _simple(lambda: client("lambda").delete_function(FunctionName=name))
-    if kind == "logs:log-group":
-        return _simple(lambda: client("logs").delete_log_group(logGroupName=name))
-    if kind == "backup:selection":
-        return _simple(
-            lambda: client("backup").delete_backup_selection(
-                BackupPlanId=details["plan_id"], SelectionId=details["selection_id"]
-            )
-        )
-    if kind == "backup:recovery-point":
-        return _simple(
-            lambda: client("backup").delete_recovery_point(
-                BackupVaultName=details["vault"], RecoveryPointArn=resource.arn
-            )
-        )
-    if kind == "backup:plan":
-        return _simple(lambda: client("backup").delete_backup_plan(BackupPlanId=details["plan_id"]))
-    if kind == "backup:vault":
-        return _simple(lambda: client("backup").delete_backup_vault(BackupVaultName=name))
-    if kind == "dynamodb:restored-table":
-        return _delete_table(clients, region, name, run.params.wait_timeout_s)
-    if kind == "application-autoscaling:scaling-policy":
-        return _simple(
-            lambda: client("application-autoscaling").delete_scaling_policy(
-                PolicyName=name,
-                ServiceNamespace="dynamodb",
-                ResourceId=details["resource_id"],
-                ScalableDimension=details["dimension"],
-            )
-        )
-    if kind == "application-autoscaling:scalable-target":
-        return _simple(
-            lambda: client("application-autoscaling").deregister_scalable_target(
-                ServiceNamespace="dynamodb", ResourceId=name, ScalableDimension=details["dimension"]
-            )
-        )
-    if kind == "dynamodb:replica":
-        return _delete_replica(clients, run, resource)
-    if kind == "dynamodb:table":
-        return _delete_table(clients, region, name, run.params.wait_timeout_s)
-    if kind == "iam:role":  # IAM is global; any region's endpoint answers
-        return _delete_role(clients.client("iam", run.params.primary_region), resource)
-    if kind == "iam:policy":
-        return _delete_policy(clients.client("iam", run.params.primary_region), resource)
-    if kind == "kms:alias":
-        return _simple(lambda: client("kms").delete_alias(AliasName=name))
-    if kind == "kms:key":
-        return _schedule_key_deletion(clients, resource)
-    raise ValueError(f"cleanup does not know how to remove {kind} {name}")
+    remover = REMOVERS.get(resource.kind)
+    if remover is None:
+        raise ValueError(f"cleanup does not know how to remove {resource.kind} {resource.name}")
+    return remover(clients, run, resource)
+
+
+# ----- what waits for what ----------------------------------------------------------------------------
+
+
+def _key_of(run: RunState, resource: Resource) -> Resource | None:
+    """The run's key an alias points to, or the key itself."""
+    if resource.kind == "kms:key":
+        return resource
+    target = resource.details.get("target_key_id")
+    return next((k for k in run.resources("kms:key", resource.region) if target in (k.name, k.arn)), None)
+
+
+def _uses_key(run: RunState, user: Resource, key: Resource) -> bool:
+    """Whether a table, replica or restored table (still in the manifest) is encrypted with ``key``: a
+    replica records its key; the table (primary region) and a restored table use their region's key."""
+    if user.kind not in TABLE_KINDS:
+        return False
+    recorded = user.details.get("kms_key")
+    if recorded:
+        return recorded in (key.arn, key.name) or recorded.endswith(f"/{key.name}")
+    return user.region == key.region
+
+
+def waiting_for(run: RunState, resource: Resource) -> Resource | None:
+    """What of the manifest ``resource`` must outlive it for: a remaining replica of a table, a remaining
+    table using a key (or an alias's key); None when it can go."""
+    remaining = run.resources()
+    if resource.kind == "dynamodb:table":
+        return next((r for r in remaining if r.kind == "dynamodb:replica" and r.name == resource.name), None)
+    if resource.kind in KEY_KINDS:
+        key = _key_of(run, resource)
+        if key is None:  # an alias of a key this run did not make: nothing of ours can depend on it
+            return None
+        return next((r for r in remaining if _uses_key(run, r, key)), None)
+    return None
 
 
 def run_cleanup(clients: AwsClients, run: RunState, on_step: Callable[[Step], None] | None = None) -> list[Step]:
     """Remove every resource of the manifest, in order; each one removed is dropped from the manifest.
 
-    Raises CleanupIncomplete at the end if any could not be removed (the rest is still attempted,
-    except what depends on a failure: a table whose replica could not go is left for the next try)."""
+    A resource that something remaining still uses (``waiting_for``) is held back and kept. Raises
+    CleanupIncomplete at the end if any failed or was held back; the rest is still attempted, and the
+    next call resumes with what remains."""
     steps: list[Step] = []
-    blocked: set[str] = set()
     for resource in plan(run):
-        if resource.kind == "dynamodb:table" and "dynamodb:replica" in blocked:
-            outcome = "failed: a replica could not be removed first"
+        user = waiting_for(run, resource)
+        if user is not None:
+            outcome = f"{HELD_BACK}: {user.kind} {user.name} in {user.region} still uses it"
         else:
             try:
                 outcome = remove(clients, run, resource)
             except Exception as error:  # reported and kept in the manifest for the next attempt
                 outcome = f"failed: {type(error).__name__}: {error}"
-                blocked.add(resource.kind)
         step = Step(kind=resource.kind, name=resource.name, region=resource.region, outcome=outcome)
-        if not outcome.startswith("failed"):
+        if not step.incomplete:
             run.forget(resource.kind, resource.name, resource.region)
         steps.append(step)
         if on_step:
             on_step(step)
-    failed = [s for s in steps if s.outcome.startswith("failed")]
-    if failed:
-        raise CleanupIncomplete(failed)
+    incomplete = [s for s in steps if s.incomplete]
+    if incomplete:
+        raise CleanupIncomplete(incomplete)
     return steps
 
 
@@ -292,8 +451,152 @@ class Leftover(BaseModel):
     note: str = ""
 
 
-def _tags_match(tags: dict[str, str], run_id: str | None) -> bool:
-    return RUN_TAG_KEY in tags and (run_id is None or tags[RUN_TAG_KEY] == run_id)
+# Keys whose details the caller may not read (a key policy that excludes it): skipped, with a line.
+UNREADABLE_CODES = {"AccessDeniedException"}
+
+
+class Finder(BaseModel):
+    """What ``inventory`` looks for: the run's tag (``run_id``; any run when None) or its name (``name_hint``)."""
+
+    run_id: str | None = None
+    name_hint: str | None = None
+    include_scheduled_keys: bool = False
+    skipped: list[str] = []
+
+    def skip(self, line: str) -> None:
+        """Note what could not be looked at, for the caller (``inventory(skipped=...)``) and the log."""
+        self.skipped.append(line)
+        LOG.warning(line)
+
+    def named(self, name: str) -> bool:
+        return self.name_hint is not None and self.name_hint in name
+
+    def tagged(self, tags: dict[str, str]) -> bool:
+        return RUN_TAG_KEY in tags and (self.run_id is None or tags[RUN_TAG_KEY] == self.run_id)
+
+    def ours(self, name: str, tags: dict[str, str]) -> bool:
+        return self.named(name) or self.tagged(tags)
+
+
+def _tags(
+    pairs: list[dict[str, str]] | dict[str, str] | None, key: str = "Key", value: str = "Value"
+) -> dict[str, str]:
+    """One tag dict from any service's answer: a dict already (Lambda, Backup) or a list of pairs."""
+    if isinstance(pairs, dict):
+        return pairs
+    return {pair[key]: pair[value] for pair in pairs or []}
+
+
+def _tables(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
+    ddb = clients.client("dynamodb", region)
+    for name in _pages(ddb, "list_tables", "TableNames"):
+        table = describe(clients, region, name)
+        if table is None:
+            continue
+        tags = _tags(ddb.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags"))
+        if finder.ours(name, tags):
+            yield Leftover(service="dynamodb", region=region, name=name, run_id=tags.get(RUN_TAG_KEY))
+
+
+def _keys(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
+    kms = clients.client("kms", region)
+    for key in _pages(kms, "list_keys", "Keys"):
+        try:
+            metadata = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+            if metadata.get("KeyManager") == "AWS":
+                continue
+            pairs = list(_pages(kms, "list_resource_tags", "Tags", KeyId=key["KeyId"]))
+        except botocore.exceptions.ClientError as error:
+            if error_code(error) not in UNREADABLE_CODES:
+                raise
+            finder.skip(f"kms key {key['KeyId']} in {region} skipped: {error_code(error)} (its policy excludes you)")
+            continue
+        tags = _tags(pairs, "TagKey", "TagValue")
+        pending = metadata["KeyState"] == "PendingDeletion"
+        if finder.tagged(tags) and (finder.include_scheduled_keys or not pending):
+            note = "pending deletion" if pending else metadata["KeyState"]
+            yield Leftover(service="kms", region=region, name=key["KeyId"], run_id=tags.get(RUN_TAG_KEY), note=note)
+    for alias in _pages(kms, "list_aliases", "Aliases"):
+        if finder.named(alias["AliasName"]):
+            yield Leftover(service="kms", region=region, name=alias["AliasName"], note="alias")
+
+
+def _functions(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
+    lam = clients.client("lambda", region)
+    for function in _pages(lam, "list_functions", "Functions"):
+        tags = _tags(lam.list_tags(Resource=function["FunctionArn"]).get("Tags"))
+        if finder.ours(function["FunctionName"], tags):
+            yield Leftover(service="lambda", region=region, name=function["FunctionName"], run_id=tags.get(RUN_TAG_KEY))
+
+
+def _log_groups(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
+    for group in _pages(clients.client("logs", region), "describe_log_groups", "logGroups"):
+        if finder.named(group["logGroupName"]):
+            yield Leftover(service="logs", region=region, name=group["logGroupName"])
+
+
+def _topics(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
+    sns = clients.client("sns", region)
+    for topic in _pages(sns, "list_topics", "Topics"):
+        tags = _tags(sns.list_tags_for_resource(ResourceArn=topic["TopicArn"]).get("Tags"))
+        if finder.ours(topic["TopicArn"], tags):
+            yield Leftover(service="sns", region=region, name=topic["TopicArn"], run_id=tags.get(RUN_TAG_KEY))
+
+
+def _alarms_and_dashboards(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
+    cloudwatch = clients.client("cloudwatch", region)
+    for alarm in _pages(cloudwatch, "describe_alarms", "MetricAlarms"):
+        tags = _tags(cloudwatch.list_tags_for_resource(ResourceARN=alarm["AlarmArn"]).get("Tags"))
+        if finder.ours(alarm["AlarmName"], tags):
+            yield Leftover(
+                service="cloudwatch", region=region, name=alarm["AlarmName"], run_id=tags.get(RUN_TAG_KEY), note="alarm"
+            )
+    for dashboard in _pages(cloudwatch, "list_dashboards", "DashboardEntries"):
+        if finder.named(dashboard["DashboardName"]):
+            yield Leftover(service="cloudwatch", region=region, name=dashboard["DashboardName"], note="dashboard")
+
+
+def _backups(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
+    backup = clients.client("backup", region)
+    listings = [
+        ("list_backup_vaults", "BackupVaultList", "BackupVaultName", "BackupVaultArn", "vault"),
+        ("list_backup_plans", "BackupPlansList", "BackupPlanName", "BackupPlanArn", "plan"),
+    ]
+    for operation, result_key, name_key, arn_key, note in listings:
+        for item in _pages(backup, operation, result_key):
+            tags = _tags(backup.list_tags(ResourceArn=item[arn_key]).get("Tags"))
+            if finder.ours(item[name_key], tags):
+                yield Leftover(
+                    service="backup", region=region, name=item[name_key], run_id=tags.get(RUN_TAG_KEY), note=note
+                )
+
+
+def _scaling(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
+    scaling = clients.client("application-autoscaling", region)
+    for target in _pages(scaling, "describe_scalable_targets", "ScalableTargets", ServiceNamespace="dynamodb"):
+        if finder.named(target["ResourceId"]):
+            yield Leftover(service="application-autoscaling", region=region, name=target["ResourceId"], note="target")
+    for policy in _pages(scaling, "describe_scaling_policies", "ScalingPolicies", ServiceNamespace="dynamodb"):
+        if finder.named(policy["ResourceId"]):
+            yield Leftover(service="application-autoscaling", region=region, name=policy["PolicyName"], note="policy")
+
+
+def _iam(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
+    iam = clients.client("iam", region)
+    for role in _pages(iam, "list_roles", "Roles"):
+        name = role["RoleName"]
+        if not finder.named(name) and not name.startswith((APP_ROLE_PREFIX, BACKUP_ROLE_PREFIX)):
+            continue
+        tags = _tags(list(_pages(iam, "list_role_tags", "Tags", RoleName=name)))
+        if finder.ours(name, tags):
+            yield Leftover(service="iam", region="global", name=name, run_id=tags.get(RUN_TAG_KEY), note="role")
+    for policy in _pages(iam, "list_policies", "Policies", Scope="Local"):
+        if finder.named(policy["PolicyName"]):
+            yield Leftover(service="iam", region="global", name=policy["PolicyName"], note="policy")
+
+
+# One scanner per service the runbook touches, each returning what of it is ours in a region.
+REGIONAL_SCANNERS = [_tables, _keys, _functions, _log_groups, _topics, _alarms_and_dashboards, _backups, _scaling]
 
 
 def inventory(
@@ -302,134 +605,16 @@ def inventory(
     run_id: str | None = None,
     name_hint: str | None = None,
     include_scheduled_keys: bool = False,
+    skipped: list[str] | None = None,
 ) -> list[Leftover]:
     """What exists in every region and service the runbook touches that carries the runbook's tag (for
-    ``run_id``, or any run when None) or whose name contains ``name_hint`` (the run's suffix)."""
-    found: list[Leftover] = []
-
-    def ours(name: str, tags: dict[str, str] | None = None) -> bool:
-        return (name_hint is not None and name_hint in name) or (tags is not None and _tags_match(tags, run_id))
-
-    for region in regions:
-        ddb = clients.client("dynamodb", region)
-        for page in ddb.get_paginator("list_tables").paginate():
-            for name in page["TableNames"]:
-                arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
-                tags = {t["Key"]: t["Value"] for t in ddb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])}
-                if ours(name, tags):
-                    found.append(Leftover(service="dynamodb", region=region, name=name, run_id=tags.get(RUN_TAG_KEY)))
-        kms = clients.client("kms", region)
-        for page in kms.get_paginator("list_keys").paginate():
-            for key in page["Keys"]:
-                metadata = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
-                if metadata.get("KeyManager") == "AWS":
-                    continue
-                tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key["KeyId"]).get("Tags", [])}
-                if ours("", tags):
-                    pending = metadata["KeyState"] == "PendingDeletion"
-                    if pending and not include_scheduled_keys:
-                        continue
-                    found.append(
-                        Leftover(
-                            service="kms",
-                            region=region,
-                            name=key["KeyId"],
-                            run_id=tags.get(RUN_TAG_KEY),
-                            note="pending deletion" if pending else metadata["KeyState"],
-                        )
-                    )
-        for alias in kms.list_aliases().get("Aliases", []):
-            if name_hint and name_hint in alias["AliasName"]:
-                found.append(Leftover(service="kms", region=region, name=alias["AliasName"], note="alias"))
-        lam = clients.client("lambda", region)
-        for function in lam.list_functions().get("Functions", []):
-            tags = lam.list_tags(Resource=function["FunctionArn"]).get("Tags", {})
-            if ours(function["FunctionName"], tags):
-                found.append(
-                    Leftover(
-                        service="lambda", region=region, name=function["FunctionName"], run_id=tags.get(RUN_TAG_KEY)
-                    )
-                )
-        logs = clients.client("logs", region)
-        for group in logs.describe_log_groups().get("logGroups", []):
-            if name_hint and name_hint in group["logGroupName"]:
-                found.append(Leftover(service="logs", region=region, name=group["logGroupName"]))
-        sns = clients.client("sns", region)
-        for topic in sns.list_topics().get("Topics", []):
-            tags = {
-                t["Key"]: t["Value"] for t in sns.list_tags_for_resource(ResourceArn=topic["TopicArn"]).get("Tags", [])
-            }
-            if ours(topic["TopicArn"], tags):
-                found.append(
-                    Leftover(service="sns", region=region, name=topic["TopicArn"], run_id=tags.get(RUN_TAG_KEY))
-                )
-        cloudwatch = clients.client("cloudwatch", region)
-        for alarm in cloudwatch.describe_alarms().get("MetricAlarms", []):
-            tags = {
-                t["Key"]: t["Value"]
-                for t in cloudwatch.list_tags_for_resource(ResourceARN=alarm["AlarmArn"]).get("Tags", [])
-            }
-            if ours(alarm["AlarmName"], tags):
-                found.append(
-                    Leftover(
-                        service="cloudwatch",
-                        region=region,
-                        name=alarm["AlarmName"],
-                        run_id=tags.get(RUN_TAG_KEY),
-                        note="alarm",
-                    )
-                )
-        for dashboard in cloudwatch.list_dashboards().get("DashboardEntries", []):
-            if name_hint and name_hint in dashboard["DashboardName"]:
-                found.append(
-                    Leftover(service="cloudwatch", region=region, name=dashboard["DashboardName"], note="dashboard")
-                )
-        backup = clients.client("backup", region)
-        for vault in backup.list_backup_vaults().get("BackupVaultList", []):
-            tags = backup.list_tags(ResourceArn=vault["BackupVaultArn"]).get("Tags", {})
-            if ours(vault["BackupVaultName"], tags):
-                found.append(
-                    Leftover(
-                        service="backup",
-                        region=region,
-                        name=vault["BackupVaultName"],
-                        run_id=tags.get(RUN_TAG_KEY),
-                        note="vault",
-                    )
-                )
-        for backup_plan in backup.list_backup_plans().get("BackupPlansList", []):
-            tags = backup.list_tags(ResourceArn=backup_plan["BackupPlanArn"]).get("Tags", {})
-            if ours(backup_plan["BackupPlanName"], tags):
-                found.append(
-                    Leftover(
-                        service="backup",
-                        region=region,
-                        name=backup_plan["BackupPlanName"],
-                        run_id=tags.get(RUN_TAG_KEY),
-                        note="plan",
-                    )
-                )
-        scaling = clients.client("application-autoscaling", region)
-        for target in scaling.describe_scalable_targets(ServiceNamespace="dynamodb").get("ScalableTargets", []):
-            if name_hint and name_hint in target["ResourceId"]:
-                found.append(Leftover(service="application-autoscaling", region=region, name=target["ResourceId"]))
-    iam = clients.client("iam", regions[0])
-    for page in iam.get_paginator("list_roles").paginate():
-        for role in page["Roles"]:
-            named = name_hint is not None and name_hint in role["RoleName"]
-            if not named and not role["RoleName"].startswith(("DynamoDBGlobalTableRole-", "GlobalTableBackupRole-")):
-                continue
-            tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}
-            if named or _tags_match(tags, run_id):
-                found.append(
-                    Leftover(
-                        service="iam", region="global", name=role["RoleName"], run_id=tags.get(RUN_TAG_KEY), note="role"
-                    )
-                )
-    for page in iam.get_paginator("list_policies").paginate(Scope="Local"):
-        for policy in page["Policies"]:
-            if name_hint and name_hint in policy["PolicyName"]:
-                found.append(Leftover(service="iam", region="global", name=policy["PolicyName"], note="policy"))
+    ``run_id``, or any run when None) or whose name contains ``name_hint`` (the run's suffix). Every list
+    is read page by page. A key the caller may not describe is skipped with a line in ``skipped``."""
+    finder = Finder(run_id=run_id, name_hint=name_hint, include_scheduled_keys=include_scheduled_keys)
+    found = [left for region in regions for scan in REGIONAL_SCANNERS for left in scan(clients, region, finder)]
+    found += _iam(clients, regions[0], finder)
+    if skipped is not None:
+        skipped.extend(finder.skipped)
     return found
 
 
@@ -463,83 +648,132 @@ def orphans(clients: AwsClients, regions: list[str]) -> dict[str, list[Leftover]
     return grouped
 
 
+def _scaling_of_table(clients: AwsClients, regions: list[str], table: str) -> list[Resource]:
+    """Scaling policies and scalable targets of ``table`` and its indexes in every region of the run:
+    DynamoDB copies write auto scaling to each replica's region and leaves it there when the replica goes.
+    Their target-tracking alarms go with each target (``_deregister_target``)."""
+    found: list[Resource] = []
+
+    def of_table(resource_id: str) -> bool:
+        return resource_id == f"table/{table}" or resource_id.startswith(f"table/{table}/index/")
+
+    for region in regions:
+        scaling = clients.client("application-autoscaling", region)
+        for policy in _pages(scaling, "describe_scaling_policies", "ScalingPolicies", ServiceNamespace="dynamodb"):
+            if of_table(policy["ResourceId"]):
+                details = {"resource_id": policy["ResourceId"], "dimension": policy["ScalableDimension"]}
+                found.append(
+                    Resource(
+                        kind="application-autoscaling:scaling-policy",
+                        name=policy["PolicyName"],
+                        region=region,
+                        details=details,
+                    )
+                )
+        for target in _pages(scaling, "describe_scalable_targets", "ScalableTargets", ServiceNamespace="dynamodb"):
+            if of_table(target["ResourceId"]):
+                found.append(
+                    Resource(
+                        kind="application-autoscaling:scalable-target",
+                        name=target["ResourceId"],
+                        region=region,
+                        details={"dimension": target["ScalableDimension"]},
+                    )
+                )
+    return found
+
+
+def _orphan_table(clients: AwsClients, regions: list[str], left: Leftover) -> list[Resource]:
+    table = describe(clients, left.region, left.name) or {}
+    found = _scaling_of_table(clients, regions, left.name)
+    if "RestoreSummary" in table:
+        return [*found, Resource(kind="dynamodb:restored-table", name=left.name, region=left.region)]
+    found.append(Resource(kind="dynamodb:table", name=left.name, region=left.region))
+    found += [
+        Resource(kind="dynamodb:replica", name=left.name, region=r["RegionName"]) for r in table.get("Replicas", [])
+    ]
+    for region in regions:
+        cloudwatch = clients.client("cloudwatch", region)
+        for entry in _pages(cloudwatch, "list_dashboards", "DashboardEntries", DashboardNamePrefix=left.name):
+            found.append(Resource(kind="cloudwatch:dashboard", name=entry["DashboardName"], region=region))
+    return found
+
+
+def _orphan_vault(clients: AwsClients, left: Leftover) -> list[Resource]:
+    # The vault's remover deletes every recovery point in it first, listed or not.
+    return [Resource(kind="backup:vault", name=left.name, region=left.region)]
+
+
+def _orphan_plan(clients: AwsClients, left: Leftover) -> list[Resource]:
+    backup = clients.client("backup", left.region)
+    plan_id = next(
+        p["BackupPlanId"]
+        for p in _pages(backup, "list_backup_plans", "BackupPlansList")
+        if p["BackupPlanName"] == left.name
+    )
+    found = [
+        Resource(
+            kind="backup:selection",
+            name=selection["SelectionName"],
+            region=left.region,
+            details={"plan_id": plan_id, "selection_id": selection["SelectionId"]},
+        )
+        for selection in _pages(backup, "list_backup_selections", "BackupSelectionsList", BackupPlanId=plan_id)
+    ]
+    return [*found, Resource(kind="backup:plan", name=left.name, region=left.region, details={"plan_id": plan_id})]
+
+
+def _orphan_key(clients: AwsClients, left: Leftover) -> list[Resource]:
+    kms = clients.client("kms", left.region)
+    aliases = [
+        Resource(kind="kms:alias", name=alias["AliasName"], region=left.region, details={"target_key_id": left.name})
+        for alias in _pages(kms, "list_aliases", "Aliases", KeyId=left.name)
+    ]
+    return [*aliases, Resource(kind="kms:key", name=left.name, region=left.region)]
+
+
+def _orphan_role(clients: AwsClients, regions: list[str], left: Leftover) -> list[Resource]:
+    iam = clients.client("iam", regions[0])
+    policies = [
+        Resource(kind="iam:policy", name=policy["PolicyName"], region="global", arn=policy["PolicyArn"])
+        for policy in _pages(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=left.name)
+        if ":aws:policy/" not in policy["PolicyArn"]
+    ]
+    return [Resource(kind="iam:role", name=left.name, region="global"), *policies]
+
+
+def _orphan_resources(clients: AwsClients, regions: list[str], left: Leftover) -> list[Resource]:
+    if left.service == "dynamodb":
+        return _orphan_table(clients, regions, left)
+    if left.service == "kms":
+        return _orphan_key(clients, left)
+    if left.service == "lambda":
+        return [
+            Resource(kind="lambda:function", name=left.name, region=left.region),
+            Resource(kind="logs:log-group", name=log_group_name(left.name), region=left.region),
+        ]
+    if left.service == "sns":
+        return [Resource(kind="sns:topic", name=left.name.rsplit(":", 1)[-1], region=left.region, arn=left.name)]
+    if left.service == "cloudwatch" and left.note == "alarm":
+        return [Resource(kind="cloudwatch:alarm", name=left.name, region=left.region)]
+    if left.service == "backup" and left.note == "vault":
+        return _orphan_vault(clients, left)
+    if left.service == "backup" and left.note == "plan":
+        return _orphan_plan(clients, left)
+    if left.service == "iam":
+        return _orphan_role(clients, regions, left)
+    return []
+
+
 def resources_of_orphan_run(clients: AwsClients, regions: list[str], leftovers: list[Leftover]) -> list[Resource]:
     """What to remove for one earlier run known only by its tagged resources: those, plus what belongs
-    to them without carrying a tag (replicas, aliases, log groups, dashboards, selections, recovery points,
-    scaling targets, the role's policy)."""
+    to them without carrying a tag (replicas, aliases, log groups, dashboards, selections, recovery
+    points, scaling targets, policies and their alarms in every region, the role's policy)."""
     found: list[Resource] = []
-    add = lambda kind, name, region, arn=None, **details: found.append(  # noqa: E731
-        Resource(kind=kind, name=name, region=region, arn=arn, details=details)
-    )
     for left in leftovers:
-        if left.service == "dynamodb":
-            table = describe(clients, left.region, left.name) or {}
-            if "RestoreSummary" in table:
-                add("dynamodb:restored-table", left.name, left.region)
-                continue
-            add("dynamodb:table", left.name, left.region)
-            for replica in table.get("Replicas", []):
-                add("dynamodb:replica", left.name, replica["RegionName"])
-            for region in regions:
-                for entry in (
-                    clients.client("cloudwatch", region)
-                    .list_dashboards(DashboardNamePrefix=left.name)
-                    .get("DashboardEntries", [])
-                ):
-                    add("cloudwatch:dashboard", entry["DashboardName"], region)
-            scaling = clients.client("application-autoscaling", left.region)
-            for target in scaling.describe_scalable_targets(ServiceNamespace="dynamodb").get("ScalableTargets", []):
-                if target["ResourceId"].startswith(f"table/{left.name}"):
-                    add(
-                        "application-autoscaling:scalable-target",
-                        target["ResourceId"],
-                        left.region,
-                        dimension=target["ScalableDimension"],
-                    )
-        elif left.service == "kms":
-            add("kms:key", left.name, left.region)
-            for alias in clients.client("kms", left.region).list_aliases(KeyId=left.name).get("Aliases", []):
-                add("kms:alias", alias["AliasName"], left.region)
-        elif left.service == "lambda":
-            add("lambda:function", left.name, left.region)
-            add("logs:log-group", f"/aws/lambda/{left.name}", left.region)
-        elif left.service == "sns":
-            add("sns:topic", left.name.rsplit(":", 1)[-1], left.region, arn=left.name)
-        elif left.service == "cloudwatch" and left.note == "alarm":
-            add("cloudwatch:alarm", left.name, left.region)
-        elif left.service == "backup" and left.note == "vault":
-            backup = clients.client("backup", left.region)
-            for point in backup.list_recovery_points_by_backup_vault(BackupVaultName=left.name)["RecoveryPoints"]:
-                add(
-                    "backup:recovery-point",
-                    point["RecoveryPointArn"],
-                    left.region,
-                    arn=point["RecoveryPointArn"],
-                    vault=left.name,
-                )
-            add("backup:vault", left.name, left.region)
-        elif left.service == "backup" and left.note == "plan":
-            backup = clients.client("backup", left.region)
-            plan_id = next(
-                p["BackupPlanId"]
-                for p in backup.list_backup_plans()["BackupPlansList"]
-                if p["BackupPlanName"] == left.name
-            )
-            for selection in backup.list_backup_selections(BackupPlanId=plan_id)["BackupSelectionsList"]:
-                add(
-                    "backup:selection",
-                    selection["SelectionName"],
-                    left.region,
-                    plan_id=plan_id,
-                    selection_id=selection["SelectionId"],
-                )
-            add("backup:plan", left.name, left.region, plan_id=plan_id)
-        elif left.service == "iam":
-            add("iam:role", left.name, "global")
-            iam = clients.client("iam", regions[0])
-            for policy in iam.list_attached_role_policies(RoleName=left.name)["AttachedPolicies"]:
-                if ":aws:policy/" not in policy["PolicyArn"]:
-                    add("iam:policy", policy["PolicyName"], "global", arn=policy["PolicyArn"])
+        for resource in _orphan_resources(clients, regions, left):
+            if resource.identity not in {r.identity for r in found}:
+                found.append(resource)
     return found
 
 

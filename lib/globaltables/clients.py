@@ -26,6 +26,7 @@ CLIENT_CONFIG = Config(
     # Seeding and load tests share one client between many threads.
     max_pool_connections=64,
 )
+UNRETRIED = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 
 class AwsClients:
@@ -42,7 +43,7 @@ class AwsClients:
             self._session = boto3.session.Session(**LOCAL_CREDENTIALS)
         else:
             self._session = boto3.session.Session(profile_name=profile_name)
-        self._cache: dict[tuple[str, str], Any] = {}
+        self._cache: dict[tuple[str, str, bool], Any] = {}
         self._lock = threading.Lock()
 
     @property
@@ -54,12 +55,15 @@ class AwsClients:
     def for_params(cls, params: Params) -> AwsClients:
         return cls(target=params.target, endpoint_url=params.endpoint_url)
 
-    def client(self, service: str, region: str) -> Any:
-        key = (service, region)
+    def client(self, service: str, region: str, retries: bool = True) -> Any:
+        """The cached client; ``retries=False``: one attempt a call, for callers that count and back off
+        throttles themselves (``throttling``)."""
+        key = (service, region, retries)
         with self._lock:
             if key not in self._cache:
+                config = CLIENT_CONFIG if retries else CLIENT_CONFIG.merge(UNRETRIED)
                 self._cache[key] = self._session.client(
-                    service, region_name=region, endpoint_url=self.endpoint_url, config=CLIENT_CONFIG
+                    service, region_name=region, endpoint_url=self.endpoint_url, config=config
                 )
             return self._cache[key]
 

@@ -5,11 +5,18 @@ DynamoDB assigns, per item: the whole item of the later write replaces the other
 recipe's conflict test wrote from two regions, compared nothing, and reasoned with the client's clock
 (defect 15). Here every region writes, convergence is checked item by item, and the demonstrations
 show what last writer wins does to read-modify-write and counters, and what to do instead.
+
+The storm's writes and the convergence polls (strongly consistent BatchGetItem every 50 ms in every
+region) can exceed a provisioned table's capacity: they go through clients with boto3's retries off
+(``throttling.unretried_client``), and each ``ProvisionedThroughputExceededException`` or round of
+``UnprocessedKeys`` is counted (``Convergence.throttles``, a ``ThrottleCount`` for the writes) and
+backed off (capped exponential backoff with full jitter, ``throttling.Backoff``), bounded by a deadline.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 import threading
 import time
@@ -25,6 +32,7 @@ from globaltables.clients import AwsClients
 from globaltables.embedded_admin import EmbeddedAWSAdmin
 from globaltables.parallel import run_together
 from globaltables.seeding import digest_of_items
+from globaltables.throttling import Backoff, ThrottleCount, is_throttle, unretried_client
 from globaltables.waiting import wait_until
 
 SORT_KEY = "CONFLICT"
@@ -38,6 +46,30 @@ class ConflictWrite(BaseModel):
     acknowledged: float  # time.monotonic() when the write returned
 
 
+THROTTLED_CALL_TIMEOUT_S = 120.0  # how long one call may stay throttled before its error is raised
+
+
+def call_backing_off(
+    call: Any, throttles: ThrottleCount | None, timeout_s: float = THROTTLED_CALL_TIMEOUT_S, cap_s: float = 1.0
+) -> Any:
+    """``call()``, sent again after a capped exponential backoff with jitter while it is throttled, each
+    throttle added to ``throttles``; the throttle is raised after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    backoff = Backoff(cap_s=cap_s)
+    while True:
+        try:
+            return call()
+        except Exception as error:
+            if not is_throttle(error):
+                raise
+            if throttles is not None:
+                throttles.add()
+            pause = backoff.next_pause()
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+
+
 def conflicting_updates(
     clients: AwsClients,
     regions: list[str],
@@ -46,9 +78,11 @@ def conflicting_updates(
     rounds: int = 1,
     clock_skew_s: dict[str, float] | None = None,
     seed: int = 0,
+    throttles: ThrottleCount | None = None,
 ) -> tuple[list[str], list[ConflictWrite]]:
     """Every region updates the same ``keys`` items at the same time (``rounds`` times each, in its own
-    random order), stamping its own clock, skewed by ``clock_skew_s[region]``. Returns keys and writes."""
+    random order), stamping its own clock, skewed by ``clock_skew_s[region]``. Returns keys and writes;
+    a throttled update is backed off and sent again, and counted in ``throttles``."""
     marker = uuid.uuid4().hex[:8]
     names = [f"CONFLICT#{marker}#{i:05d}" for i in range(keys)]
     skew = clock_skew_s or {}
@@ -57,7 +91,7 @@ def conflicting_updates(
     start = threading.Barrier(len(regions), timeout=120)  # a writer that died must not hang the others
 
     def writer(region: str, number: int) -> None:
-        client = clients.client("dynamodb", region)
+        client = unretried_client(clients, region)
         order = list(names)
         random.Random(seed * 100 + number).shuffle(order)
         start.wait()
@@ -65,7 +99,8 @@ def conflicting_updates(
             for key in order:
                 value = f"{region}#{round_number}"
                 clock = time.time() + skew.get(region, 0.0)
-                client.update_item(
+                update = functools.partial(
+                    client.update_item,
                     TableName=table_name,
                     Key={"PK": {"S": key}, "SK": {"S": SORT_KEY}},
                     UpdateExpression="SET #v = :v, writer = :w, client_clock = :c, entity = :e",
@@ -77,6 +112,7 @@ def conflicting_updates(
                         ":e": {"S": "conflict"},
                     },
                 )
+                call_backing_off(update, throttles)
                 with lock:
                     writes.append(
                         ConflictWrite(
@@ -88,10 +124,20 @@ def conflicting_updates(
     return names, writes
 
 
-def read_items(clients: AwsClients, region: str, table_name: str, keys: list[str]) -> dict[str, dict[str, Any]]:
-    """The items of ``keys`` in ``region`` (BatchGetItem, strongly consistent, unprocessed keys retried)."""
-    client = clients.client("dynamodb", region)
+def read_items(
+    clients: AwsClients,
+    region: str,
+    table_name: str,
+    keys: list[str],
+    throttles: ThrottleCount | None = None,
+    timeout_s: float = THROTTLED_CALL_TIMEOUT_S,
+) -> dict[str, dict[str, Any]]:
+    """The items of ``keys`` in ``region`` (BatchGetItem, strongly consistent). Unprocessed keys and
+    throttled calls are sent again after a capped exponential backoff with jitter, each round counted in
+    ``throttles``; raises TimeoutError if keys are still unprocessed after ``timeout_s``."""
+    client = unretried_client(clients, region)
     found: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout_s
     for start in range(0, len(keys), 100):
         pending = {
             table_name: {
@@ -99,11 +145,20 @@ def read_items(clients: AwsClients, region: str, table_name: str, keys: list[str
                 "ConsistentRead": True,
             }
         }
+        backoff = Backoff(cap_s=1.0)
         while pending:
-            response = client.batch_get_item(RequestItems=pending)
+            read = functools.partial(client.batch_get_item, RequestItems=pending)
+            response = call_backing_off(read, throttles, max(0.0, deadline - time.monotonic()))
             for item in response["Responses"].get(table_name, []):
                 found[item["PK"]["S"]] = item
             pending = response.get("UnprocessedKeys") or {}
+            if pending:
+                if throttles is not None:
+                    throttles.add()
+                pause = backoff.next_pause()
+                if time.monotonic() + pause > deadline:
+                    raise TimeoutError(f"{region}: keys still unprocessed after {timeout_s:g} s of backing off")
+                time.sleep(pause)
     return found
 
 
@@ -115,6 +170,7 @@ class ConvergenceSample(BaseModel):
 class Convergence(BaseModel):
     seconds: float
     samples: list[ConvergenceSample]
+    throttles: int = 0  # polls throttled (or with unprocessed keys), backed off and sent again
     items: dict[str, dict[str, dict[str, Any]]]  # region -> key -> item
 
 
@@ -130,9 +186,10 @@ def wait_for_convergence(
     many keys still differed at each poll."""
     started = time.monotonic()
     samples: list[ConvergenceSample] = []
+    throttles = ThrottleCount()
 
     def probe() -> tuple[bool, dict[str, dict[str, dict[str, Any]]]]:
-        items = {region: read_items(clients, region, table_name, keys) for region in regions}
+        items = {region: read_items(clients, region, table_name, keys, throttles, timeout_s) for region in regions}
         diverging = sum(
             1
             for key in keys
@@ -148,7 +205,7 @@ def wait_for_convergence(
         interval_s,
         show=lambda _: f"{samples[-1].diverging_keys} keys still differ",
     )
-    return Convergence(seconds=samples[-1].seconds, samples=samples, items=items)
+    return Convergence(seconds=samples[-1].seconds, samples=samples, items=items, throttles=throttles.total)
 
 
 class Outcome(BaseModel):

@@ -1,9 +1,20 @@
 """A rough monthly cost of the run on AWS, shown before anything is created.
 
-Prices are AWS's public on-demand list prices in us-east-1 (USD, checked 2026-11); other regions cost
-up to about a third more. The estimate covers what this runbook creates: the run's own writes and
-their replication, storage, PITR and a backup of the sample data, the KMS keys, alarms and dashboards.
+Prices are AWS's public list prices in us-east-1 (USD, checked 2026-11); other regions cost up to
+about a third more. The estimate covers what this runbook creates: the run's own writes and their
+replication, storage, PITR and a backup of the sample data, the KMS keys, alarms and dashboards.
 It is an order of magnitude to decide with, not a bill.
+
+With ``billing_mode: PROVISIONED`` the table and its index are billed by the hour for the capacity
+they hold, used or not, instead of per request (the on-demand request lines are then left out):
+read capacity (RCU) in every region, and write capacity, which a global table (every run has two
+regions or more) holds as replicated write capacity (rWCU) in every replica region, the local writes'
+share included ("Provisioned capacity mode with auto scaling, measured in replicated write capacity
+units (rWCUs)": AWS's *Best practices and requirements for managing global tables*); so there is no
+separate WCU line. The write capacity counted is the auto scaling minimum (``write_capacity``):
+scaling out costs more. Prices per unit-hour in us-east-1 (checked 2026-11):
+https://aws.amazon.com/dynamodb/pricing/provisioned/ lists RCU 0.00013 and WCU 0.00065 USD; since the
+price change of 1 November 2024 an rWCU costs what a WCU costs (0.00065; it was 0.000975).
 """
 
 from __future__ import annotations
@@ -23,8 +34,12 @@ PRICES_USD = {
     "CloudWatch alarm, per month": 0.10,
     "CloudWatch dashboard, per month (after 3 free)": 3.00,
     "data transfer between regions, per GB": 0.02,
+    "read capacity unit-hours": 0.00013,
+    "replicated write capacity unit-hours": 0.00065,
 }
 ITEM_KB = 1.0  # sample items are well under 1 KB: one write request unit each
+HOURS_PER_MONTH = 730  # AWS's pricing examples bill a month as 730 hours
+CAPACITY_HOLDERS = 2  # the table and its one global secondary index (tables.GSI_NAME), same capacity each
 
 
 def run_operations(params: Params) -> dict[str, float]:
@@ -54,9 +69,7 @@ def estimate(params: Params) -> list[dict[str, Any]]:
     alarms = regions * (2 + regions - 1)
     dashboards = max(0, regions - 3)
     lines = [
-        ("write request units, per million", ops["writes"] / 1e6),
-        ("replicated write request units, per million", ops["replicated writes"] / 1e6),
-        ("read request units, per million", ops["reads"] / 1e6),
+        *(provisioned_lines(params) if params.billing_mode == "PROVISIONED" else on_demand_lines(ops)),
         ("storage, per GB-month", data_gb * regions),
         ("PITR, per GB-month", data_gb * regions),
         ("on-demand backup, per GB-month", data_gb),
@@ -83,6 +96,24 @@ def estimate(params: Params) -> list[dict[str, Any]]:
         }
     )
     return rows
+
+
+def on_demand_lines(ops: dict[str, float]) -> list[tuple[str, float]]:
+    """Requests, billed one by one (``PAY_PER_REQUEST``)."""
+    return [
+        ("write request units, per million", ops["writes"] / 1e6),
+        ("replicated write request units, per million", ops["replicated writes"] / 1e6),
+        ("read request units, per million", ops["reads"] / 1e6),
+    ]
+
+
+def provisioned_lines(params: Params) -> list[tuple[str, float]]:
+    """Capacity held for a month by the table and its index in every region (``PROVISIONED``)."""
+    unit_hours = CAPACITY_HOLDERS * len(params.regions) * HOURS_PER_MONTH
+    return [
+        ("read capacity unit-hours", params.read_capacity * unit_hours),
+        ("replicated write capacity unit-hours", params.write_capacity * unit_hours),
+    ]
 
 
 def total(rows: list[dict[str, Any]]) -> float:

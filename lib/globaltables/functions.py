@@ -18,7 +18,7 @@ import botocore.exceptions
 from pydantic import BaseModel
 
 from globaltables.clients import AwsClients
-from globaltables.names import RUN_TAG_KEY
+from globaltables.names import RUN_TAG_KEY, log_group_name
 from globaltables.state import RunState
 
 KIND_FUNCTION = "lambda:function"
@@ -81,7 +81,7 @@ def ensure_function(
                 time.sleep(clients.poll_interval_s)
     function = lam.get_function(FunctionName=name)["Configuration"]
     run.record(KIND_FUNCTION, name, region, arn=function["FunctionArn"], notebook=NOTEBOOK)
-    run.record(KIND_LOG_GROUP, f"/aws/lambda/{name}", region, notebook=NOTEBOOK)
+    run.record(KIND_LOG_GROUP, log_group_name(name), region, notebook=NOTEBOOK)
     lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     return function
 

@@ -19,7 +19,7 @@ import botocore.exceptions
 from pydantic import BaseModel
 
 from globaltables.clients import AwsClients
-from globaltables.names import RUN_TAG_KEY
+from globaltables.names import RUN_TAG_KEY, log_group_name
 from globaltables.state import RunState
 
 KIND_ROLE = "iam:role"
@@ -56,7 +56,7 @@ def application_policy(
     partition: str, account: str, table_name: str, regions: list[str], function_name: str
 ) -> dict[str, Any]:
     tables = [f"arn:{partition}:dynamodb:{r}:{account}:table/{table_name}" for r in regions]
-    log_groups = [f"arn:{partition}:logs:{r}:{account}:log-group:/aws/lambda/{function_name}" for r in regions]
+    log_groups = [f"arn:{partition}:logs:{r}:{account}:log-group:{log_group_name(function_name)}" for r in regions]
     return {
         "Version": "2012-10-17",
         "Statement": [

@@ -19,8 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from globaltables import names as resource_names
 from globaltables.clients import AwsClients
-from globaltables.names import RUN_TAG_KEY
+from globaltables.names import LATENCY_METRIC, RUN_TAG_KEY, THROTTLE_METRICS
 from globaltables.state import RunState
 from globaltables.waiting import wait_until
 
@@ -32,7 +33,7 @@ NAMESPACE = "AWS/DynamoDB"
 
 
 def topic_name(table_name: str) -> str:
-    return f"{table_name}-alarms"
+    return resource_names.topic_name(table_name)
 
 
 def ensure_alarm_topic(clients: AwsClients, run: RunState, region: str) -> str:
@@ -64,14 +65,14 @@ def alarm_definitions(
     alarms = [
         {
             **common,
-            "AlarmName": f"{table_name}-{metric}-{region}",
+            "AlarmName": resource_names.alarm_name(table_name, metric, region),
             "AlarmDescription": f"{metric} on {table_name} in {region} above {params.throttle_alarm_events} in 5 minutes",
             "MetricName": metric,
             "Statistic": "Sum",
             "Threshold": float(params.throttle_alarm_events),
             "Dimensions": [{"Name": "TableName", "Value": table_name}],
         }
-        for metric in ("ReadThrottleEvents", "WriteThrottleEvents")
+        for metric in THROTTLE_METRICS
     ]
     for receiving in regions:
         if receiving == region:
@@ -79,10 +80,10 @@ def alarm_definitions(
         alarms.append(
             {
                 **common,
-                "AlarmName": f"{table_name}-ReplicationLatency-{region}-to-{receiving}",
+                "AlarmName": resource_names.alarm_name(table_name, LATENCY_METRIC, region, receiving),
                 "AlarmDescription": f"Replication from {region} to {receiving} slower than "
                 f"{params.replication_alarm_ms:.0f} ms on average",
-                "MetricName": "ReplicationLatency",
+                "MetricName": LATENCY_METRIC,
                 "Statistic": "Average",
                 "Unit": "Milliseconds",
                 "Threshold": float(params.replication_alarm_ms),
@@ -166,7 +167,7 @@ def dashboard_body(table_name: str, region: str, regions: list[str]) -> dict[str
 
 
 def ensure_dashboard(clients: AwsClients, run: RunState, region: str) -> str:
-    name = f"{run.names.table_name}-{region}"
+    name = run.names.dashboard_name(region)
     body = dashboard_body(run.names.table_name, region, run.params.regions)
     clients.client("cloudwatch", region).put_dashboard(DashboardName=name, DashboardBody=json.dumps(body))
     run.record(KIND_DASHBOARD, name, region, notebook=NOTEBOOK)

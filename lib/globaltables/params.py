@@ -19,16 +19,18 @@ from urllib.parse import urlparse
 import boto3
 import yaml
 from annotated_types import Interval
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-# DynamoDB table names: 3-255 characters of [a-zA-Z0-9_.-]. The runbook appends "-" and a
-# six-character suffix to the prefix, so the prefix may use at most 255 - 7 characters.
+from globaltables.names import SUFFIX_LENGTH, prefix_max_length, prefix_problem
+
+# DynamoDB table names: 3-255 characters of [a-zA-Z0-9_.-] (names.DYNAMODB_TABLE). The prefix starts
+# every name of the run that is not fixed (table, restored table, SNS topic, alarms, dashboards,
+# scaling policies), so it is checked against each of those services' rules (names.prefix_problem).
 TABLE_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
-SUFFIX_LENGTH = 6
-PREFIX_MAX_LENGTH = 255 - 1 - SUFFIX_LENGTH
-PREFIX_PATTERN = re.compile(r"^[a-zA-Z0-9_.-]+$")
 RUN_ID_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$")
 MIN_REGIONS, MAX_REGIONS = 2, 6
+# Validation context of parameters read back from a manifest: the resources exist already.
+RECORDED = "recorded"
 DEFAULT_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-1"]
 
 # Upper bounds of the numeric parameters (each is stated in its parameter's description).
@@ -46,6 +48,12 @@ MAX_CONFLICT_DELAYS, MAX_CONFLICT_DELAY_MS = 10, 60_000
 def known_regions() -> tuple[str, ...]:
     """Regions where DynamoDB is offered in the commercial partition, as botocore knows them."""
     return tuple(boto3.session.Session().get_available_regions("dynamodb"))
+
+
+# The longest prefix every derived name has room for whatever regions a run picks: the latency alarm
+# <prefix>-<suffix>-ReplicationLatency-<region>-to-<region> (255 characters at most) with the two
+# longest region names decides it.
+PREFIX_MAX_LENGTH = prefix_max_length(known_regions())
 
 
 class ParameterProblem(BaseModel):
@@ -97,8 +105,9 @@ class Params(BaseModel):
     )
     table_name_prefix: str = Field(
         "global-app-data",
-        description="Start of the table name; the run appends `-` and a random 6-character suffix. "
-        f"Letters, digits, `_`, `.`, `-`; at most {PREFIX_MAX_LENGTH} characters.",
+        description=f"Start of the table name; the run appends `-` and a random {SUFFIX_LENGTH}-character suffix. "
+        f"Letters, digits, `_`, `-`; at most {PREFIX_MAX_LENGTH} characters (it also starts the SNS topic, "
+        "dashboard, alarm and scaling policy names, whose rules refuse `.` or allow fewer characters).",
     )
     run_id: str | None = Field(
         None,
@@ -252,13 +261,15 @@ class Params(BaseModel):
 
     @field_validator("table_name_prefix")
     @classmethod
-    def _check_prefix(cls, prefix: str) -> str:
-        if not prefix or len(prefix) > PREFIX_MAX_LENGTH or not PREFIX_PATTERN.match(prefix):
-            raise ValueError(
-                "DynamoDB table names are 3-255 characters of letters, digits, '_', '.' and '-'; "
-                f"the prefix must be 1-{PREFIX_MAX_LENGTH} such characters (the run appends '-' and a "
-                f"{SUFFIX_LENGTH}-character suffix)"
-            )
+    def _check_prefix(cls, prefix: str, info: ValidationInfo) -> str:
+        # Against the longest region names, not the run's: a prefix stays valid whatever regions it
+        # is used with (and the regions may be invalid themselves). A manifest written under older,
+        # looser rules still opens (RECORDED), so that its resources can be cleaned up.
+        if (info.context or {}).get(RECORDED):
+            return prefix
+        problem = prefix_problem(prefix, known_regions())
+        if problem:
+            raise ValueError(problem)
         return prefix
 
     @field_validator("run_id")

@@ -13,6 +13,17 @@ cannot reach); the operations that were due but not sent are reported (``not_sen
 unanswered ``IN_FLIGHT_GRACE_S`` after the end are counted as errors and left behind. Latencies go into HDR histograms (microseconds, 3
 significant digits): memory stays flat whatever the number of operations; per-worker histograms are
 merged at the end. The recipe timed sequential calls including the first connection (defect 18).
+
+**Throttles** (a provisioned table used beyond its capacity) are not errors: the harness calls
+DynamoDB through a client with boto3's retries off, so that it sees every
+``ProvisionedThroughputExceededException`` itself, counts it (``throttles``, per operation) and retries
+the same operation after a capped exponential backoff with full jitter (``Backoff``). The operation's
+latency runs from its intended send to the answer that succeeded, backoff included: what a caller of a
+throttled table waits. An operation still throttled when the run ends is dropped; its throttles are
+counted. (boto3's standard mode would retry throttles too, up to 5 attempts, but invisibly: the figures
+would show slow calls, not why.) A closed loop against a provisioned table is paced by
+``rate_cap_per_s``, which ``spec_from_params`` derives from the capacity (``capacity_rate_cap``), so that
+it measures the table rather than its throttling.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from globaltables.clients import AwsClients
 from globaltables.parallel import run_together
 from globaltables.params import MAX_DURATION_S, MAX_RATE_PER_S, MAX_WARMUP_S
+from globaltables.throttling import Backoff, is_throttle, unretried_client
 
 LOWEST_US, HIGHEST_US, DIGITS = 1, 60_000_000, 3
 PERCENTILES = (50.0, 95.0, 99.0, 99.9)
@@ -43,6 +55,28 @@ IN_FLIGHT_GRACE_S = 2.0  # how long the end of a run waits for calls sent before
 MAX_OPERATIONS = 1_000_000_000
 MAX_KEY_SPACE = 10_000_000
 HORIZON_WITHOUT_DURATION_S = 3600  # per-second counts kept for a run limited by ``operations`` only
+# The share of the provisioned capacity a paced closed loop aims at: auto scaling's 70 % target tracks
+# utilisation, and the rest is headroom for the replication and for the loop's own unevenness.
+CAPACITY_SHARE = 0.8
+READ_UNIT_BYTES, WRITE_UNIT_BYTES = 4096, 1024
+ITEM_OVERHEAD_BYTES = 60  # the load's keys and attribute names around its payload
+
+
+def capacity_rate_cap(
+    read_capacity: float, write_capacity: float, read_ratio: float, regions: int, item_bytes: int
+) -> float:
+    """Operations per second per region that a provisioned replica sustains (``CAPACITY_SHARE`` of it):
+    reads are eventually consistent GetItems; every region's table also takes the other regions'
+    writes, replicated (the same load runs in every region at once)."""
+    size = item_bytes + ITEM_OVERHEAD_BYTES
+    read_units = 0.5 * max(1, math.ceil(size / READ_UNIT_BYTES))
+    write_units = max(1, math.ceil(size / WRITE_UNIT_BYTES)) * regions
+    limits = []
+    if read_ratio > 0:
+        limits.append(read_capacity / (read_ratio * read_units))
+    if read_ratio < 1:
+        limits.append(write_capacity / ((1 - read_ratio) * write_units))
+    return min(MAX_RATE_PER_S, round(CAPACITY_SHARE * min(limits), 2))
 
 
 def new_histogram() -> HdrHistogram:
@@ -63,6 +97,9 @@ class LoadSpec(BaseModel):
     key_space: int = Field(1000, ge=1, le=MAX_KEY_SPACE)
     duration_s: float | None = Field(10.0, gt=0, le=MAX_DURATION_S)
     operations: int | None = Field(None, ge=1, le=MAX_OPERATIONS)
+    rate_cap_per_s: float | None = Field(
+        None, gt=0, le=MAX_RATE_PER_S, description="closed loop: at most this many operations per second per region"
+    )
     warmup_s: float = Field(1.0, ge=0, le=MAX_WARMUP_S)
     item_bytes: int = Field(100, ge=0, le=350_000)
     seed: int = 7
@@ -129,6 +166,7 @@ class Recorder:
         self.histograms = {op: new_histogram() for op in OPERATIONS}
         self.per_second = {op: [0] * seconds for op in OPERATIONS}
         self.errors = {op: 0 for op in OPERATIONS}
+        self.throttles = {op: 0 for op in OPERATIONS}
         self.issued = 0
         self.sent = 0
         self.lock = threading.Lock()
@@ -145,6 +183,7 @@ class OperationStats(BaseModel):
     operation: str
     count: int
     errors: int
+    throttles: int = 0  # calls answered "throughput exceeded", backed off and sent again
     throughput_per_s: float
     mean_ms: float
     max_ms: float
@@ -180,6 +219,7 @@ def _summarise(
                 operation=op,
                 count=count,
                 errors=sum(r.errors[op] for r in recorders),
+                throttles=sum(r.throttles[op] for r in recorders),
                 throughput_per_s=round(count / measured_s, 2) if measured_s else 0.0,
                 mean_ms=round(merged.get_mean_value() / 1000, 3) if count else 0.0,
                 max_ms=round(merged.get_max_value() / 1000, 3) if count else 0.0,
@@ -219,6 +259,41 @@ def _operation_factory(
     return next_operation
 
 
+class Pacer:
+    """Spaces a region's sends ``1 / rate_per_s`` apart, whichever worker sends next."""
+
+    def __init__(self, rate_per_s: float, start: float):
+        self.interval = 1.0 / rate_per_s
+        self.next = start
+        self.lock = threading.Lock()
+
+    def next_slot(self) -> float:
+        with self.lock:
+            slot = max(time.perf_counter(), self.next)
+            self.next = slot + self.interval
+            return slot
+
+
+def _send(call: Callable[[], Any], deadline: float) -> tuple[str, int]:
+    """``call()`` until it is not throttled, backing off between attempts, but not past ``deadline``.
+    Returns ``("done" | "failed" | "throttled", throttles)``: an error other than a throttle is counted,
+    not raised (one failed call must not end the test)."""
+    backoff = Backoff()
+    throttles = 0
+    while True:
+        try:
+            call()
+            return "done", throttles
+        except Exception as error:
+            if not is_throttle(error):
+                return "failed", throttles
+            throttles += 1
+            pause = backoff.next_pause()
+            if time.perf_counter() + pause >= deadline:
+                return "throttled", throttles
+            time.sleep(pause)
+
+
 def run_region(client: Any, region: str, table_name: str, spec: LoadSpec) -> RegionResult:
     """Apply ``spec`` against one region's replica through ``client``; returns merged figures.
 
@@ -232,6 +307,7 @@ def run_region(client: Any, region: str, table_name: str, spec: LoadSpec) -> Reg
     started = time.perf_counter()
     measure_from = started + spec.warmup_s
     deadline = started + planned_s
+    pacer = Pacer(spec.rate_cap_per_s, started) if spec.mode == "closed" and spec.rate_cap_per_s else None
 
     def worker(number: int) -> None:
         rng = random.Random(spec.seed * 1000 + number)
@@ -255,6 +331,12 @@ def run_region(client: Any, region: str, table_name: str, spec: LoadSpec) -> Reg
                     return
                 measured = offset >= spec.warmup_s
             else:
+                if pacer is not None:
+                    slot = pacer.next_slot()
+                    if slot >= deadline:
+                        stop.set()
+                        return
+                    time.sleep(max(0.0, slot - time.perf_counter()))
                 intended = time.perf_counter()
                 if intended >= deadline:
                     stop.set()
@@ -266,11 +348,7 @@ def run_region(client: Any, region: str, table_name: str, spec: LoadSpec) -> Reg
                 if measured:
                     recorder.sent += 1
                     recorder.in_flight = operation
-            try:
-                call()
-                failed = False
-            except Exception:  # counted, not raised: one throttled call must not end the test
-                failed = True
+            outcome, throttles = _send(call, deadline)
             done = time.perf_counter()
             if not measured:
                 continue
@@ -278,9 +356,10 @@ def run_region(client: Any, region: str, table_name: str, spec: LoadSpec) -> Reg
                 if recorder.closed:  # answered after the run ended: already counted as an error
                     return
                 recorder.in_flight = None
-                if failed:
+                recorder.throttles[operation] += throttles
+                if outcome == "failed":
                     recorder.errors[operation] += 1
-                else:
+                elif outcome == "done":
                     recorder.record(operation, done - intended, int(done - measure_from))
 
     threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(spec.workers)]
@@ -313,11 +392,12 @@ def _due_after_warmup(spec: LoadSpec, planned_s: float) -> int:
 
 
 def run_load(clients: AwsClients, regions: list[str], table_name: str, spec: LoadSpec) -> list[RegionResult]:
-    """The same load in every region at once (one thread group per region)."""
+    """The same load in every region at once (one thread group per region), through clients that leave
+    throttles to the harness (``unretried_client``)."""
     results: dict[str, RegionResult] = {}
 
     def one(region: str) -> None:
-        results[region] = run_region(clients.client("dynamodb", region), region, table_name, spec)
+        results[region] = run_region(unretried_client(clients, region), region, table_name, spec)
 
     run_together([(one, (region,)) for region in regions])
     return [results[region] for region in regions]
@@ -346,6 +426,7 @@ def summary_rows(results: list[RegionResult]) -> list[dict[str, Any]]:
                     "operation": stats.operation,
                     "count": stats.count,
                     "errors": stats.errors,
+                    "throttles": stats.throttles,
                     "ops/s": stats.throughput_per_s,
                     **stats.percentiles_ms,
                     "max": stats.max_ms,
@@ -371,8 +452,9 @@ def save_results(results: list[RegionResult], folder: Path, name: str = "perform
 
 
 def spec_from_params(params: Any) -> LoadSpec:
-    """The load that the run's ``load_*`` parameters describe."""
-    return LoadSpec(
+    """The load that the run's ``load_*`` parameters describe; against a provisioned table a closed loop
+    is paced to what the table's capacity sustains (``capacity_rate_cap``), at the auto scaling minimum."""
+    spec = LoadSpec(
         mode=params.load_mode,
         workers=params.load_workers,
         rate_per_s=params.load_rate_per_s,
@@ -382,3 +464,9 @@ def spec_from_params(params: Any) -> LoadSpec:
         duration_s=params.load_duration_s,
         warmup_s=params.load_warmup_s,
     )
+    if params.billing_mode == "PROVISIONED" and spec.mode == "closed":
+        cap = capacity_rate_cap(
+            params.read_capacity, params.write_capacity, spec.read_ratio, len(params.regions), spec.item_bytes
+        )
+        spec = spec.model_copy(update={"rate_cap_per_s": cap})
+    return spec

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from globaltables.names import ResourceNames
 from globaltables.params import (
     FIXED_ONCE_CREATED,
+    RECORDED,
     SETUP_NOTEBOOK,
     ParameterError,
     ParameterProblem,
@@ -273,7 +274,7 @@ class RunState:
                 ) from None
         folder = outputs / run_id
         try:
-            manifest = Manifest.model_validate_json((folder / MANIFEST_NAME).read_text())
+            manifest = Manifest.model_validate_json((folder / MANIFEST_NAME).read_text(), context={RECORDED: True})
         except FileNotFoundError:
             raise RunNotFound(f"No manifest for run {run_id!r} at {folder / MANIFEST_NAME}.") from None
         return cls(folder, manifest)

@@ -8,23 +8,36 @@ sleeps and PITR/deletion protection per replica (5).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import botocore.exceptions
 from pydantic import BaseModel
 
 from globaltables.clients import AwsClients
-from globaltables.names import RUN_TAG_KEY
+from globaltables.names import GSI_NAME, RUN_TAG_KEY
 from globaltables.params import Params
 from globaltables.state import RunState
-from globaltables.waiting import wait_until
+from globaltables.waiting import retry_on_codes, wait_until
 
 KIND_TABLE = "dynamodb:table"
 KIND_REPLICA = "dynamodb:replica"
 KIND_SCALABLE_TARGET = "application-autoscaling:scalable-target"
 KIND_SCALING_POLICY = "application-autoscaling:scaling-policy"
-GSI_NAME = "GSI1"
 NOTEBOOK = "02_table_replicas"
+# UpdateTable while the table (or another replica) is still changing: AWS says to wait and try again.
+TABLE_BUSY = frozenset({"ResourceInUseException"})
+# UpdateContinuousBackups in the first seconds after a table or replica turns ACTIVE.
+PITR_NOT_READY = frozenset({"ContinuousBackupsUnavailableException"})
+
+
+def retry_shown(what: str, show: Callable[[str], None]) -> Callable[[str, float], None]:
+    """``retry_on_codes``'s ``on_retry``: one line per retry, saying what waits for what."""
+
+    def on_retry(code: str, delay_s: float) -> None:
+        show(f"{what}: {code}, retrying in {delay_s:.1f} s")
+
+    return on_retry
 
 
 def table_definition(table_name: str, params: Params, kms_key: str, run_id: str) -> dict[str, Any]:
@@ -115,7 +128,7 @@ def ensure_write_autoscaling(clients: AwsClients, run: RunState, region: str) ->
             MaxCapacity=params.max_write_capacity,
         )
         run.record(KIND_SCALABLE_TARGET, resource_id, region, notebook=NOTEBOOK, dimension=dimension)
-        policy_name = f"{table_name}-write-{resource_id.rsplit('/', 1)[-1]}"
+        policy_name = run.names.scaling_policy_name(resource_id)
         scaling.put_scaling_policy(
             PolicyName=policy_name,
             ServiceNamespace="dynamodb",
@@ -154,33 +167,83 @@ def ensure_table(clients: AwsClients, run: RunState, kms_key_arn: str) -> dict[s
     return wait_for_table(clients, region, name, run.params.wait_timeout_s)
 
 
-def ensure_replica(clients: AwsClients, run: RunState, region: str, kms_key_arn: str) -> dict[str, Any]:
+def wait_for_replica(
+    clients: AwsClients, primary: str, region: str, table_name: str, timeout_s: float
+) -> dict[str, Any]:
+    """Until the table in ``primary`` lists the replica in ``region``, it and every replica are ACTIVE, and
+    the replica's own table in ``region`` is ACTIVE; returns the primary's description. DescribeTable is
+    eventually consistent: right after ReplicaUpdates Create it may still show the table ACTIVE without
+    the new replica, which is not yet a settled replica."""
+
+    def probe() -> tuple[bool, Any]:
+        table = describe(clients, primary, table_name)
+        listed = {r["RegionName"]: r["ReplicaStatus"] for r in (table or {}).get("Replicas", [])}
+        own = describe(clients, region, table_name) if listed.get(region) == "ACTIVE" else None
+        settled = _settled(table) and own is not None and own["TableStatus"] == "ACTIVE"
+        return settled, (table, region in listed, own)
+
+    def summary(state: tuple[Any, bool, Any]) -> str:
+        table, listed, own = state
+        own_status = own["TableStatus"] if own else "not seen"
+        return f"{_summary(table)}; {region} {'listed' if listed else 'not listed yet'}, its table {own_status}"
+
+    what = f"replica {table_name} in {region} listed by {primary} and ACTIVE"
+    return wait_until(probe, what, timeout_s, clients.poll_interval_s, show=summary)[0]
+
+
+def ensure_replica(
+    clients: AwsClients, run: RunState, region: str, kms_key_arn: str, show: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Add the replica in ``region`` with that region's key through ``UpdateTable ReplicaUpdates``, then
-    wait until the table and every replica are ACTIVE (AWS refuses the next change before that)."""
+    wait until the primary lists it, it and every replica are ACTIVE (AWS refuses the next change before
+    that) and its own table is ACTIVE. A change refused because the table is still busy is retried."""
     primary, name = run.params.primary_region, run.names.table_name
-    table = wait_for_table(clients, primary, name, run.params.wait_timeout_s)
-    if region not in {r["RegionName"] for r in table.get("Replicas", [])}:
-        clients.client("dynamodb", primary).update_table(
-            TableName=name, ReplicaUpdates=[{"Create": {"RegionName": region, "KMSMasterKeyId": kms_key_arn}}]
+    timeout = run.params.wait_timeout_s
+    table = wait_for_table(clients, primary, name, timeout)
+    requested = bool(run.resources(KIND_REPLICA, region)) and describe(clients, region, name) is not None
+    if region not in {r["RegionName"] for r in table.get("Replicas", [])} and not requested:
+        create = {"Create": {"RegionName": region, "KMSMasterKeyId": kms_key_arn}}
+        retry_on_codes(
+            lambda: clients.client("dynamodb", primary).update_table(TableName=name, ReplicaUpdates=[create]),
+            TABLE_BUSY,
+            timeout,
+            on_retry=retry_shown(f"replica in {region}", show),
         )
     arn = table["TableArn"].replace(f":{primary}:", f":{region}:")
     run.record(KIND_REPLICA, name, region, arn=arn, notebook=NOTEBOOK, kms_key=kms_key_arn)
-    return wait_for_table(clients, primary, name, run.params.wait_timeout_s)
+    return wait_for_replica(clients, primary, region, name, timeout)
 
 
-def ensure_protection(clients: AwsClients, run: RunState, region: str) -> dict[str, Any]:
-    """Point-in-time recovery and deletion protection in ``region``: both are per replica."""
-    name = run.names.table_name
+def ensure_protection(
+    clients: AwsClients, run: RunState, region: str, show: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Point-in-time recovery and deletion protection in ``region`` (both are per replica), then the table
+    ACTIVE again. AWS refuses PITR for a few seconds after a table or replica turns ACTIVE
+    (ContinuousBackupsUnavailableException) and any UpdateTable while the table is UPDATING: both are
+    retried with backoff within ``wait_timeout_s``, each retry shown through ``show``."""
+    name, timeout = run.names.table_name, run.params.wait_timeout_s
     ddb = clients.client("dynamodb", region)
+    wait_for_table(clients, region, name, timeout)
     backups = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
     if backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] != "ENABLED":
-        ddb.update_continuous_backups(
-            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+        retry_on_codes(
+            lambda: ddb.update_continuous_backups(
+                TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            ),
+            PITR_NOT_READY,
+            timeout,
+            on_retry=retry_shown(f"point-in-time recovery in {region}", show),
         )
-    table = wait_for_table(clients, region, name, run.params.wait_timeout_s)
+    table = wait_for_table(clients, region, name, timeout)
     if not table.get("DeletionProtectionEnabled"):
-        ddb.update_table(TableName=name, DeletionProtectionEnabled=True)
-        table = wait_for_table(clients, region, name, run.params.wait_timeout_s)
+        retry_on_codes(
+            lambda: ddb.update_table(TableName=name, DeletionProtectionEnabled=True),
+            TABLE_BUSY,
+            timeout,
+            on_retry=retry_shown(f"deletion protection in {region}", show),
+        )
+        # The table is UPDATING after the change; the next change in this region waits for ACTIVE.
+        table = wait_for_table(clients, region, name, timeout)
     return table
 
 

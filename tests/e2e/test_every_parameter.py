@@ -14,6 +14,8 @@ from globaltables.local import EmbeddedAWS
 from globaltables.params import Params
 from globaltables.seeding import SAMPLE_ENTITIES, expected_digest, sample_items, table_digest
 
+from tests.unit.local.helpers import listed, table_names
+
 REGIONS = ["us-east-2", "eu-central-1"]
 
 
@@ -97,9 +99,12 @@ def test_every_parameter_takes_effect_in_a_batch_run(server, tmp_path, isolated_
         assert table["BillingModeSummary"]["BillingMode"] == "PROVISIONED", region
         throughput = table["ProvisionedThroughput"]
         assert (throughput["ReadCapacityUnits"], throughput["WriteCapacityUnits"]) == (7, 6), region
-        targets = clients.client("application-autoscaling", region).describe_scalable_targets(
-            ServiceNamespace="dynamodb"
-        )["ScalableTargets"]
+        targets = listed(
+            clients.client("application-autoscaling", region),
+            "describe_scalable_targets",
+            "ScalableTargets",
+            ServiceNamespace="dynamodb",
+        )
         scaled = {
             t["ResourceId"]: (t["MinCapacity"], t["MaxCapacity"]) for t in targets if table_name in t["ResourceId"]
         }
@@ -107,12 +112,12 @@ def test_every_parameter_takes_effect_in_a_batch_run(server, tmp_path, isolated_
         digest = table_digest(clients, region, table_name, SAMPLE_ENTITIES)
         expected = expected_digest(sample_items(37, 7))
         assert (digest.items, digest.sha256) == (expected.items, expected.sha256), region
-        alarms = clients.client("cloudwatch", region).describe_alarms()["MetricAlarms"]
+        alarms = listed(clients.client("cloudwatch", region), "describe_alarms", "MetricAlarms")
         ours = {"ReplicationLatency": 777.0, "ReadThrottleEvents": 9.0, "WriteThrottleEvents": 9.0}
         # (Auto scaling's own target-tracking alarms on capacity are not the runbook's.)
         thresholds = {a["MetricName"]: a["Threshold"] for a in alarms if a["MetricName"] in ours}
         assert thresholds == ours, region
-    assert clients.client("dynamodb", "us-east-1").list_tables()["TableNames"] == []
+    assert table_names(clients.client("dynamodb", "us-east-1")) == []
 
     assert "written by 3 writers" in printed(folder / "03_seed_data.ipynb")
     assert "4 lag samples over 2 rounds" in printed(folder / "04_monitoring.ipynb")
@@ -125,13 +130,13 @@ def test_every_parameter_takes_effect_in_a_batch_run(server, tmp_path, isolated_
     cleaned = cli("run", "--outputs", str(outputs), "--run-id", "every-param", "--from", "09_cleanup")
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     for region in REGIONS:
-        assert clients.client("dynamodb", region).list_tables()["TableNames"] == []
+        assert table_names(clients.client("dynamodb", region)) == []
         # Removing a replica leaves its scalable targets, policies and alarms (AWS's ReplicationGroupUpdate
         # reference): cleanup removes those of every region itself.
         scaling = clients.client("application-autoscaling", region)
-        assert scaling.describe_scalable_targets(ServiceNamespace="dynamodb")["ScalableTargets"] == [], region
-        assert scaling.describe_scaling_policies(ServiceNamespace="dynamodb")["ScalingPolicies"] == [], region
-        assert clients.client("cloudwatch", region).describe_alarms()["MetricAlarms"] == [], region
+        assert listed(scaling, "describe_scalable_targets", "ScalableTargets", ServiceNamespace="dynamodb") == []
+        assert listed(scaling, "describe_scaling_policies", "ScalingPolicies", ServiceNamespace="dynamodb") == []
+        assert listed(clients.client("cloudwatch", region), "describe_alarms", "MetricAlarms") == [], region
 
 
 BEFORE_CLEANUP = [

@@ -9,38 +9,42 @@ from globaltables.batch import PROJECT_DIR
 from globaltables.clients import AwsClients
 from globaltables.local import EmbeddedAWS
 
+from tests.unit.local.helpers import listed, table_names
+
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-1"]
 FIRST_HALF = ["00_setup", "01_iam_kms", "02_table_replicas", "03_seed_data", "04_monitoring", "05_lambda", "06_backup"]
 
 
 def inventory(clients: AwsClients) -> dict:
-    """Everything the runbook could have made, listed service by service in every region."""
+    """Everything the runbook could have made, listed service by service in every region (every page:
+    the embedded AWS answers lists in small pages, as AWS may)."""
     found = {}
     iam = clients.client("iam", "us-east-1")
-    found["iam roles"] = sorted(r["RoleName"] for r in iam.list_roles()["Roles"])
-    found["iam policies"] = sorted(p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"])
+    found["iam roles"] = sorted(r["RoleName"] for r in listed(iam, "list_roles", "Roles"))
+    found["iam policies"] = sorted(p["Arn"] for p in listed(iam, "list_policies", "Policies", Scope="Local"))
     for region in REGIONS:
-        found[f"{region} tables"] = clients.client("dynamodb", region).list_tables()["TableNames"]
-        found[f"{region} keys"] = len(clients.client("kms", region).list_keys()["Keys"])
-        found[f"{region} aliases"] = sorted(
-            a["AliasName"] for a in clients.client("kms", region).list_aliases()["Aliases"]
-        )
+        kms, cloudwatch, backup = (clients.client(service, region) for service in ("kms", "cloudwatch", "backup"))
+        found[f"{region} tables"] = table_names(clients.client("dynamodb", region))
+        found[f"{region} keys"] = len(listed(kms, "list_keys", "Keys"))
+        found[f"{region} aliases"] = sorted(a["AliasName"] for a in listed(kms, "list_aliases", "Aliases"))
         found[f"{region} alarms"] = sorted(
-            a["AlarmName"] for a in clients.client("cloudwatch", region).describe_alarms()["MetricAlarms"]
+            a["AlarmName"] for a in listed(cloudwatch, "describe_alarms", "MetricAlarms")
         )
         found[f"{region} dashboards"] = sorted(
-            d["DashboardName"] for d in clients.client("cloudwatch", region).list_dashboards()["DashboardEntries"]
+            d["DashboardName"] for d in listed(cloudwatch, "list_dashboards", "DashboardEntries")
         )
         found[f"{region} functions"] = sorted(
-            f["FunctionName"] for f in clients.client("lambda", region).list_functions()["Functions"]
+            f["FunctionName"] for f in listed(clients.client("lambda", region), "list_functions", "Functions")
         )
         found[f"{region} vaults"] = sorted(
-            v["BackupVaultName"] for v in clients.client("backup", region).list_backup_vaults()["BackupVaultList"]
+            v["BackupVaultName"] for v in listed(backup, "list_backup_vaults", "BackupVaultList")
         )
         found[f"{region} plans"] = sorted(
-            p["BackupPlanName"] for p in clients.client("backup", region).list_backup_plans()["BackupPlansList"]
+            p["BackupPlanName"] for p in listed(backup, "list_backup_plans", "BackupPlansList")
         )
-        found[f"{region} topics"] = sorted(t["TopicArn"] for t in clients.client("sns", region).list_topics()["Topics"])
+        found[f"{region} topics"] = sorted(
+            t["TopicArn"] for t in listed(clients.client("sns", region), "list_topics", "Topics")
+        )
     return found
 
 

@@ -80,7 +80,7 @@ def test_what_the_manifest_does_not_record_is_never_touched(clients, new_run):
     neighbour = create_table(ddb, f"neighbour-{run.names.suffix}-x")  # similar name, not ours
     foreign_key = clients.client("kms", "us-east-1").create_key()["KeyMetadata"]["KeyId"]
     cleanup.run_cleanup(clients, run)
-    assert neighbour in ddb.list_tables()["TableNames"]
+    assert neighbour in ddb.get_paginator("list_tables").paginate().build_full_result()["TableNames"]
     assert clients.client("kms", "us-east-1").describe_key(KeyId=foreign_key)["KeyMetadata"]["KeyState"] == "Enabled"
 
 
@@ -97,10 +97,19 @@ def test_a_failure_is_reported_and_kept_for_the_next_attempt(clients, new_run, m
     monkeypatch.setattr(cleanup, "remove", failing)
     with pytest.raises(cleanup.CleanupIncomplete, match="simulated outage") as caught:
         cleanup.run_cleanup(clients, run)
-    assert {s.kind for s in caught.value.failed} == {"dynamodb:replica", "dynamodb:table"}
+    outcomes = {s.kind: s.outcome for s in caught.value.failed}
+    assert outcomes["dynamodb:replica"].startswith("failed: RuntimeError: simulated outage")
+    # What the replica still uses waits for it: its table, and every key and alias of the run's regions.
+    assert {kind: outcome.split(":")[0] for kind, outcome in outcomes.items() if kind != "dynamodb:replica"} == {
+        "dynamodb:table": "held back",
+        "kms:alias": "held back",
+        "kms:key": "held back",
+    }
     assert {r.kind for r in RunState.open(run.run_id, run.folder.parent).resources()} == {
         "dynamodb:replica",
         "dynamodb:table",
+        "kms:alias",
+        "kms:key",
     }
     monkeypatch.setattr(cleanup, "remove", original)
     cleanup.run_cleanup(clients, RunState.open(run.run_id, run.folder.parent))

@@ -4,7 +4,7 @@ import pytest
 from globaltables import conflicts
 from globaltables.conflicts import ConflictWrite, Convergence, check_converged
 
-from tests.unit.local.helpers import add_replica, create_table
+from tests.unit.local.helpers import add_replica, create_table, provisioned_global_table
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-1"]
 
@@ -102,3 +102,25 @@ def test_delay_scenarios_on_aws_run_once(embedded_aws):
 
     assert conflicts.delay_scenarios(AwsClients("aws"), [0, 400]) == [None]
     assert conflicts.delay_scenarios(AwsClients("local", embedded_aws.endpoint), [0, 400]) == ["fixed:0", "fixed:400"]
+
+
+def test_storm_and_strongly_consistent_polling_on_a_tiny_provisioned_table_back_off_and_count_throttles(
+    capacity_clients,
+):
+    from globaltables.throttling import ThrottleCount
+
+    regions = REGIONS[:2]
+    name = provisioned_global_table(capacity_clients, regions, units=2)
+    write_throttles = ThrottleCount()
+    keys, written = conflicts.conflicting_updates(capacity_clients, regions, name, 4, 3, throttles=write_throttles)
+    convergence = conflicts.wait_for_convergence(capacity_clients, regions, name, keys, timeout_s=60)
+    assert check_converged(written, convergence)["items"] == 4  # nothing failed
+    # 08 polls every 50 ms, strongly consistent: far beyond 2 read units a second.
+    poll_throttles = ThrottleCount()
+    for _ in range(200):
+        found = conflicts.read_items(capacity_clients, regions[0], name, keys, poll_throttles, timeout_s=60)
+        assert set(found) == set(keys)
+        if poll_throttles.total:
+            break
+    assert write_throttles.total + convergence.throttles > 0
+    assert poll_throttles.total > 0

@@ -17,6 +17,8 @@ from globaltables.kms import ensure_region_key
 from globaltables.seeding import SAMPLE_ENTITIES, sample_items, table_digest, write_items
 from globaltables.tables import ensure_protection, ensure_replica, ensure_table
 
+from tests.unit.local.helpers import listed
+
 
 def global_table(clients, run):
     keys = {region: ensure_region_key(clients, run, region).arn for region in run.params.regions}
@@ -85,7 +87,10 @@ def test_backup_chain_and_restore_drill(clients, new_run):
     assert backup_now(clients, run, "us-east-1", table["TableArn"], role).recovery_point_arn == job.recovery_point_arn
     restore_to_point_in_time(clients, run, "us-east-1")
     assert [r.model_dump(exclude={"created_at"}) for r in run.resources()] == before
-    points = clients.client("backup", "us-east-1").list_recovery_points_by_backup_vault(
-        BackupVaultName=run.names.backup_vault_name
-    )["RecoveryPoints"]
+    points = listed(
+        clients.client("backup", "us-east-1"),
+        "list_recovery_points_by_backup_vault",
+        "RecoveryPoints",
+        BackupVaultName=run.names.backup_vault_name,
+    )
     assert len(points) == 1

@@ -6,6 +6,8 @@ import pytest
 from globaltables.iam import ensure_application_role, policy_rows, trust_policy
 from globaltables.kms import KeyConflict, ensure_region_key, run_keys
 
+from tests.unit.local.helpers import listed
+
 
 def test_role_trusts_lambda_only_and_scopes_every_permission(clients, new_run):
     run = new_run()
@@ -37,7 +39,7 @@ def test_role_and_policy_are_recorded_with_the_arn_create_policy_returned(client
     iam = clients.client("iam", "us-east-1")
     [policy] = run.resources("iam:policy")
     assert policy.arn == role.policy_arn
-    attached = iam.list_attached_role_policies(RoleName=role.role_name)["AttachedPolicies"]
+    attached = listed(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=role.role_name)
     assert [p["PolicyArn"] for p in attached] == [role.policy_arn]
     document = iam.get_policy_version(PolicyArn=role.policy_arn, VersionId="v1")["PolicyVersion"]["Document"]
     document = json.loads(document) if isinstance(document, str) else document
@@ -50,7 +52,7 @@ def test_role_creation_is_idempotent(clients, new_run):
     second = ensure_application_role(clients, run, "123456789012")
     assert first == second
     iam = clients.client("iam", "us-east-1")
-    assert len(iam.list_policy_versions(PolicyArn=first.policy_arn)["Versions"]) == 1
+    assert len(listed(iam, "list_policy_versions", "Versions", PolicyArn=first.policy_arn)) == 1
     assert len(run.resources("iam:role")) == len(run.resources("iam:policy")) == 1
 
 

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 from globaltables.names import derive_names, new_run_id, random_suffix
-from globaltables.params import TABLE_NAME_PATTERN, Params
+from globaltables.params import PREFIX_MAX_LENGTH, TABLE_NAME_PATTERN, Params
 from globaltables.state import LATEST_NAME, RunNotFound, RunState, write_atomically
 
 
@@ -20,7 +20,8 @@ def test_suffix_has_letters_and_digits_and_names_carry_it():
 
 
 def test_longest_allowed_prefix_still_makes_a_valid_table_name():
-    assert TABLE_NAME_PATTERN.match(derive_names("p" * 248).table_name)
+    assert TABLE_NAME_PATTERN.match(derive_names("p" * PREFIX_MAX_LENGTH).table_name)
+    assert TABLE_NAME_PATTERN.match(derive_names("p" * PREFIX_MAX_LENGTH).restored_table_name)
 
 
 def test_run_ids_are_unique_and_sortable_by_time():
@@ -97,3 +98,17 @@ def test_opening_without_any_run_says_what_to_do(tmp_path):
         RunState.open(outputs_dir=tmp_path)
     with pytest.raises(RunNotFound, match="no-such-run"):
         RunState.open("no-such-run", tmp_path)
+
+
+def test_a_manifest_written_under_older_prefix_rules_still_opens_for_cleanup(new_run):
+    """A prefix with '.' was allowed before every derived name was checked: its run must stay removable."""
+    import json
+
+    from globaltables.state import RunState
+
+    run = new_run()
+    recorded = json.loads(run.path.read_text())
+    recorded["params"]["table_name_prefix"] = "orders.v2"
+    run.path.write_text(json.dumps(recorded))
+    reopened = RunState.open(run.run_id, run.folder.parent)
+    assert reopened.params.table_name_prefix == "orders.v2"

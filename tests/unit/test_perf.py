@@ -22,6 +22,8 @@ from globaltables.perf import (
 )
 from pydantic import ValidationError
 
+from tests.unit.local.helpers import provisioned_global_table
+
 
 def test_percentiles_match_a_known_distribution():
     rng = random.Random(1)
@@ -207,3 +209,82 @@ def test_closed_loop_limited_by_operations_is_bounded_by_the_wall_clock(monkeypa
     result = run_region(StallingClient(stall_s=0.001), "r", "t", spec)
     assert time.perf_counter() - began < 0.3 + IN_FLIGHT_GRACE_S
     assert 0 < result.not_sent < 10_000 and result.stats("read").count + result.not_sent == 10_000
+
+
+# ----- throttles: a provisioned table used beyond its capacity ------------------------------------
+
+
+def test_throttles_are_counted_and_backed_off_not_errors(capacity_clients):
+    regions = ["us-east-1", "eu-west-1"]
+    name = provisioned_global_table(capacity_clients, regions, units=2)
+    spec = LoadSpec(workers=4, duration_s=2, warmup_s=0, key_space=20, read_ratio=0.5)  # unpaced: far beyond 2 units
+    results = run_load(capacity_clients, regions, name, spec)
+    for result in results:
+        for operation in ("read", "write"):
+            assert result.stats(operation).errors == 0, (result.region, operation)
+        assert result.stats("read").throttles + result.stats("write").throttles > 0, result.region
+        assert result.stats("read").count + result.stats("write").count > 0, result.region
+    rows = summary_rows(results)
+    assert all("throttles" in row for row in rows)
+
+
+def test_a_throttled_call_is_sent_again_after_a_growing_jittered_pause(monkeypatch):
+    import botocore.exceptions
+    from globaltables import perf
+
+    answers = ["ProvisionedThroughputExceededException"] * 3 + [None]
+    pauses = []
+    monkeypatch.setattr(perf.time, "sleep", pauses.append)
+
+    def call():
+        code = answers.pop(0)
+        if code:
+            raise botocore.exceptions.ClientError({"Error": {"Code": code, "Message": "m"}}, "GetItem")
+
+    assert perf._send(call, deadline=time.perf_counter() + 60) == ("done", 3)
+    assert len(pauses) == 3
+    for attempt, pause in enumerate(pauses):
+        assert 0 <= pause <= min(2.0, 0.05 * 2**attempt)
+
+
+def test_an_error_other_than_a_throttle_is_not_retried():
+    from globaltables import perf
+
+    def call():
+        raise RuntimeError("broken")
+
+    assert perf._send(call, deadline=time.perf_counter() + 60) == ("failed", 0)
+
+
+def test_backoff_is_capped():
+    from globaltables.throttling import Backoff
+
+    backoff = Backoff(first_s=0.05, cap_s=0.3, rng=random.Random(3))
+    pauses = [backoff.next_pause() for _ in range(12)]
+    assert all(0 <= pause <= 0.3 for pause in pauses) and max(pauses[6:]) > 0.05
+
+
+def test_a_closed_loop_is_paced_to_the_rate_cap():
+    class Instant:
+        def get_item(self, **_):
+            return {}
+
+        put_item = get_item
+
+    spec = LoadSpec(workers=8, duration_s=1.0, warmup_s=0, rate_cap_per_s=20, read_ratio=0.5)
+    result = run_region(Instant(), "r", "t", spec)
+    sent = result.stats("read").count + result.stats("write").count
+    assert 0 < sent <= 21  # 20 a second for 1 s (the first at once); unpaced, thousands
+
+
+def test_the_rate_cap_comes_from_the_capacity_the_mix_and_the_replicas():
+    from globaltables.params import validate_params
+    from globaltables.perf import capacity_rate_cap, spec_from_params
+
+    # 10 RCU at 0.5 a read (80 % reads): 25 ops/s; 10 WCU taking 3 regions' writes (20 %): 16.67 ops/s.
+    assert capacity_rate_cap(10, 10, 0.8, 3, 100) == pytest.approx(0.8 * 10 / 0.6, abs=0.01)
+    # Reads only: 10 RCU at 0.5 a read is 20 ops/s.
+    assert capacity_rate_cap(10, 10, 1.0, 3, 100) == pytest.approx(0.8 * 20)
+    provisioned = spec_from_params(validate_params({"billing_mode": "PROVISIONED"}))
+    assert provisioned.rate_cap_per_s == pytest.approx(13.33, abs=0.01)
+    assert spec_from_params(validate_params({"billing_mode": "PAY_PER_REQUEST"})).rate_cap_per_s is None

@@ -14,11 +14,14 @@ from globaltables.tables import (
 )
 from globaltables.waiting import WaitTimeout
 
+from tests.unit.local.helpers import listed
+
 
 def build_global_table(clients, run):
     keys = {region: ensure_region_key(clients, run, region).arn for region in run.params.regions}
-    ensure_write_autoscaling(clients, run, run.params.primary_region)
     ensure_table(clients, run, keys[run.params.primary_region])
+    # After the table exists (AWS refuses RegisterScalableTarget before), before the replicas.
+    ensure_write_autoscaling(clients, run, run.params.primary_region)
     for region in run.params.replica_regions:
         ensure_replica(clients, run, region, keys[region])
     for region in run.params.regions:
@@ -53,7 +56,7 @@ def test_provisioned_table_gets_write_auto_scaling_before_its_replicas(clients, 
     run = new_run(billing_mode="PROVISIONED", write_capacity=5, max_write_capacity=50)
     build_global_table(clients, run)  # the embedded AWS refuses replicas without auto scaling (defect 3)
     scaling = clients.client("application-autoscaling", run.params.primary_region)
-    targets = scaling.describe_scalable_targets(ServiceNamespace="dynamodb")["ScalableTargets"]
+    targets = listed(scaling, "describe_scalable_targets", "ScalableTargets", ServiceNamespace="dynamodb")
     ours = {
         t["ResourceId"]: (t["ScalableDimension"], t["MinCapacity"], t["MaxCapacity"])
         for t in targets

@@ -1,0 +1,48 @@
+"""The cost estimate: provisioned capacity billed by the hour, on-demand requests by the million."""
+
+import pytest
+from globaltables import costs
+from globaltables.params import validate_params
+
+
+def rows_by_item(params):
+    return {row["item"]: row for row in costs.estimate(params)}
+
+
+def test_provisioned_capacity_is_billed_per_unit_hour_in_every_region_for_table_and_index():
+    params = validate_params(
+        {"billing_mode": "PROVISIONED", "read_capacity": 7, "write_capacity": 6, "regions": ["us-east-1", "eu-west-1"]}
+    )
+    rows = rows_by_item(params)
+    # 7 RCU for the table + 7 for GSI1, in 2 regions, for 730 hours: 20,440 RCU-hours at 0.00013 USD.
+    reads = rows["read capacity unit-hours"]
+    assert reads["quantity"] == 7 * 2 * 2 * 730 == 20_440
+    assert reads["USD"] == pytest.approx(2.6572)
+    # 6 WCU for the table + 6 for GSI1, in 2 regions, held as rWCU: 17,520 rWCU-hours at 0.00065 USD.
+    writes = rows["replicated write capacity unit-hours"]
+    assert writes["quantity"] == 6 * 2 * 2 * 730 == 17_520
+    assert writes["USD"] == pytest.approx(11.388)
+
+
+def test_provisioned_mode_does_not_also_charge_requests():
+    rows = rows_by_item(validate_params({"billing_mode": "PROVISIONED"}))
+    assert not [item for item in rows if "request units" in item]
+    assert "storage, per GB-month" in rows and "data transfer between regions, per GB" in rows
+
+
+def test_on_demand_mode_charges_requests_and_no_capacity():
+    rows = rows_by_item(validate_params({"billing_mode": "PAY_PER_REQUEST"}))
+    assert {"write request units, per million", "read request units, per million"} <= set(rows)
+    assert not [item for item in rows if "unit-hours" in item]
+
+
+def test_the_total_adds_the_capacity_of_the_default_provisioned_run():
+    on_demand = costs.total(costs.estimate(validate_params({"billing_mode": "PAY_PER_REQUEST"})))
+    provisioned_rows = costs.estimate(validate_params({"billing_mode": "PROVISIONED"}))
+    request_usd = sum(
+        row["USD"]
+        for row in costs.estimate(validate_params({"billing_mode": "PAY_PER_REQUEST"}))[:-1]
+        if "request units" in row["item"]
+    )
+    # 10 RCU and 10 rWCU for table and index in 3 regions: 43,800 unit-hours each, 5.694 + 28.47 USD.
+    assert costs.total(provisioned_rows) == pytest.approx(on_demand - request_usd + 5.694 + 28.47, abs=0.01)
