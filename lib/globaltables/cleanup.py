@@ -64,6 +64,10 @@ GONE_CODES = {
     "ObjectNotFoundException",
     "TableNotFoundException",
 }
+# Statuses in which a table or replica no longer changes by itself, so it can be changed or deleted: a
+# table whose KMS key became unusable (an earlier cleanup scheduled the key's deletion) stays
+# INACCESSIBLE_ENCRYPTION_CREDENTIALS until it is archived, and waiting for ACTIVE would never end.
+SETTLED = frozenset({"ACTIVE", "INACCESSIBLE_ENCRYPTION_CREDENTIALS"})
 # A table (or its global table) still changing: AWS refuses UpdateTable/DeleteTable until it is ACTIVE.
 BUSY_CODES = {"ResourceInUseException"}
 # AWS Backup is still working on a recovery point (its DeleteRecoveryPoint reference).
@@ -126,7 +130,7 @@ def _gone_is_fine(call: Callable[[], Any]) -> str:
 def _when_settled(clients: AwsClients, region: str, name: str, timeout_s: float, call: Callable[[], Any]) -> Any:
     """``call`` (an UpdateTable or DeleteTable) once the table is ACTIVE, retried while AWS still answers
     ResourceInUseException (the table can stay UPDATING for a while after a change), within ``timeout_s``."""
-    wait_for_table(clients, region, name, timeout_s)
+    wait_for_table(clients, region, name, timeout_s, SETTLED)
     return retry_on_codes(call, BUSY_CODES, timeout_s)
 
 
@@ -138,7 +142,7 @@ def _protection_off(clients: AwsClients, region: str, name: str, table: dict[str
     _when_settled(
         clients, region, name, timeout_s, lambda: ddb.update_table(TableName=name, DeletionProtectionEnabled=False)
     )
-    wait_for_table(clients, region, name, timeout_s)
+    wait_for_table(clients, region, name, timeout_s, SETTLED)
 
 
 def _table_gone(clients: AwsClients, region: str, name: str, timeout_s: float) -> None:
@@ -172,7 +176,7 @@ def _delete_replica(clients: AwsClients, run: RunState, resource: Resource) -> s
     if replica_table["TableStatus"] == "DELETING" or listed.get(region) == "DELETING":
         # An earlier cleanup's deletion still under way (AWS refuses a second Delete): wait for its end.
         _table_gone(clients, region, name, timeout)
-        wait_for_table(clients, primary, name, timeout)
+        wait_for_table(clients, primary, name, timeout, SETTLED)
         return "deleted"
     _protection_off(clients, region, name, replica_table, timeout)
     if source is None or region not in {r["RegionName"] for r in source.get("Replicas", [])}:
@@ -187,7 +191,7 @@ def _delete_replica(clients: AwsClients, run: RunState, resource: Resource) -> s
         lambda: ddb.update_table(TableName=name, ReplicaUpdates=[{"Delete": {"RegionName": region}}]),
     )
     _table_gone(clients, region, name, timeout)
-    wait_for_table(clients, primary, name, timeout)
+    wait_for_table(clients, primary, name, timeout, SETTLED)
     return "deleted"
 
 

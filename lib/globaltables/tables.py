@@ -25,6 +25,7 @@ KIND_REPLICA = "dynamodb:replica"
 KIND_SCALABLE_TARGET = "application-autoscaling:scalable-target"
 KIND_SCALING_POLICY = "application-autoscaling:scaling-policy"
 NOTEBOOK = "02_table_replicas"
+ACTIVE = frozenset({"ACTIVE"})
 # UpdateTable while the table (or another replica) is still changing: AWS says to wait and try again.
 TABLE_BUSY = frozenset({"ResourceInUseException"})
 # UpdateContinuousBackups in the first seconds after a table or replica turns ACTIVE.
@@ -80,11 +81,11 @@ def describe(clients: AwsClients, region: str, table_name: str) -> dict[str, Any
         raise
 
 
-def _settled(table: dict[str, Any] | None) -> bool:
+def _settled(table: dict[str, Any] | None, accept: frozenset[str] = ACTIVE) -> bool:
     return (
         table is not None
-        and table["TableStatus"] == "ACTIVE"
-        and all(r["ReplicaStatus"] == "ACTIVE" for r in table.get("Replicas", []))
+        and table["TableStatus"] in accept
+        and all(r["ReplicaStatus"] in accept for r in table.get("Replicas", []))
     )
 
 
@@ -95,14 +96,17 @@ def _summary(table: dict[str, Any] | None) -> str:
     return f"table {table['TableStatus']}" + (f"; replicas: {replicas}" if replicas else "")
 
 
-def wait_for_table(clients: AwsClients, region: str, table_name: str, timeout_s: float) -> dict[str, Any]:
-    """Until the table in ``region`` is ACTIVE and each of its replicas ACTIVE; raises WaitTimeout."""
+def wait_for_table(
+    clients: AwsClients, region: str, table_name: str, timeout_s: float, accept: frozenset[str] = ACTIVE
+) -> dict[str, Any]:
+    """Until the table in ``region`` and each of its replicas are in a status of ``accept`` (ACTIVE);
+    raises WaitTimeout."""
 
     def probe() -> tuple[bool, Any]:
         table = describe(clients, region, table_name)
-        return _settled(table), table
+        return _settled(table, accept), table
 
-    what = f"{table_name} in {region} ACTIVE with its replicas"
+    what = f"{table_name} in {region} {' or '.join(sorted(accept))} with its replicas"
     return wait_until(probe, what, timeout_s, clients.poll_interval_s, show=_summary)
 
 

@@ -289,3 +289,23 @@ def test_the_orphan_finder_removes_write_auto_scaling_in_every_region(clients, n
     cleanup.remove_orphan_run(clients, REGIONS, run.run_id, found, tmp_path / "scratch")
     assert scaling_everywhere(clients, run) == {region: ([], [], 0) for region in REGIONS}
     assert run.run_id not in cleanup.orphans(clients, REGIONS)
+
+
+def test_a_replica_made_inaccessible_by_its_scheduled_key_is_still_removed(clients, new_run):
+    """What the old cleanup left behind on AWS: the replica's key scheduled for deletion while the replica
+    stayed, so the replica turned INACCESSIBLE_ENCRYPTION_CREDENTIALS. Waiting for ACTIVE would never end;
+    the next cleanup removes the replica and the table all the same."""
+    run = new_run(regions=REGIONS)
+    global_table(clients, run)
+    replica_region = run.params.replica_regions[0]
+    [replica_key] = run.resources("kms:key", replica_region)
+    clients.client("kms", replica_region).schedule_key_deletion(KeyId=replica_key.name, PendingWindowInDays=7)
+    primary = clients.client("dynamodb", run.params.primary_region)
+    [replica] = primary.describe_table(TableName=run.names.table_name)["Table"]["Replicas"]
+    assert replica["ReplicaStatus"] == "INACCESSIBLE_ENCRYPTION_CREDENTIALS"
+    steps = cleanup.run_cleanup(clients, run)
+    outcomes = {(step.kind, step.region): step.outcome for step in steps}
+    assert outcomes[("dynamodb:replica", replica_region)] == "deleted"
+    assert outcomes[("dynamodb:table", run.params.primary_region)] == "deleted"
+    assert outcomes[("kms:key", replica_region)] == "already scheduled for deletion"
+    assert nothing_left(clients, run)
