@@ -236,26 +236,37 @@ class CleanupNotConfirmed(RuntimeError):
 
 class CleanupGate:
     """Runs cleanup at once when confirmed (a parameter); otherwise shows what would be removed and a
-    button that removes it. ``require_done()`` fails clearly while it has not run."""
+    button that removes it. ``require_done()`` fails clearly while it has not run.
+
+    Confirmed, the steps are the cell's own output (a failure raises in the cell itself): an Output
+    widget capturing them could leave a batch run waiting forever for the cell to end (nbclient answers
+    each captured output on the kernel's shell channel while it reads that channel, jupyter/nbclient#312).
+    The button's steps go to the Output widget under it, as a click has no cell of its own."""
 
     def __init__(self, count: int, perform, confirmed: bool):  # perform: () -> list of cleanup steps
         self.count = count
         self._perform = perform
         self.steps = None
+        self._clicked = False
         self.output = widgets.Output()
         self.button = widgets.Button(description=f"Delete {count} resources", button_style="danger", icon="trash")
         self.button.on_click(lambda _: self.run())
         if confirmed or count == 0:
-            self.run()
+            self.button.disabled = True
+            self.steps = self._perform()
 
     def run(self) -> None:
+        from IPython.display import display
+
         self.button.disabled = True
+        self._clicked = True
         with self.output:
             self.steps = self._perform()
-            display_steps = [s.model_dump() for s in self.steps]
-            from IPython.display import display
+            display(self._steps_view())
 
-            display(show.table(display_steps) if display_steps else show.facts({"cleanup": "nothing to do"}))
+    def _steps_view(self):
+        rows = [s.model_dump() for s in self.steps or []]
+        return show.table(rows) if rows else show.facts({"cleanup": "nothing to do"})
 
     def require_done(self) -> list:
         if self.steps is None:
@@ -266,7 +277,10 @@ class CleanupGate:
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(self.output if self.steps is not None else widgets.VBox([self.button, self.output]))
+        if self.steps is None:
+            display(widgets.VBox([self.button, self.output]))
+        else:
+            display(self.output if self._clicked else self._steps_view())
 
 
 def cleanup_gate(count: int, perform, confirmed: bool) -> CleanupGate:
