@@ -19,8 +19,13 @@ $(INSTALLED): pyproject.toml
 run: setup
 	$(PY) -m globaltables run $(ARGS)
 
+# Tests run in TEST_WORKERS processes (pytest-xdist), each with its own embedded AWS: most of a test's
+# time is spent waiting (kernels starting, tables changing state), so more workers than cores pay off.
+# The ten slowest tests are listed at the end. `make test TEST_WORKERS=0` runs them in one process.
+TEST_WORKERS ?= 3
+
 test: setup lint browser
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --durations=10 $(ARGS)
 
 # The walkthrough test needs Debian's Chromium: installed when missing and this machine allows it
 # (root with apt-get); otherwise the test says why it is skipped (and fails under CI=true).

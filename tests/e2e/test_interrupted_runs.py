@@ -97,26 +97,26 @@ def start_and_kill_after(server, outputs, run_id, notebook):
         process.wait(timeout=30)
 
 
-def test_killed_after_each_notebook_then_cleaned_up_leaves_nothing(server, tmp_path, isolated_home):
+# One test per notebook (killing after the last would leave nothing to test), so that parallel
+# workers share the matrix; each compares the whole inventory before and after on its own server.
+@pytest.mark.parametrize("notebook", NOTEBOOKS[:-1])
+def test_killed_after_a_notebook_then_cleaned_up_leaves_nothing(server, tmp_path, isolated_home, notebook):
     clients = AwsClients("local", server.endpoint)
     empty = inventory(clients)
-    for notebook in NOTEBOOKS[:-1]:  # killing after 09 would leave nothing to test
-        run_id = f"killed-after-{notebook}".replace("_", "-")
-        start_and_kill_after(server, tmp_path, run_id, notebook)
-        manifest = json.loads((tmp_path / run_id / "state.json").read_text())
-        if notebook != "00_setup":
-            assert manifest["resources"], f"after {notebook} the manifest records what was made"
-        completed = cli(
-            "cleanup", "--run-id", run_id, "--outputs", str(tmp_path), "-p", f"endpoint_url={server.endpoint}"
-        )
-        assert completed.returncode == 0, f"after {notebook}: {completed.stdout}{completed.stderr}"
-        assert "Nothing left." in completed.stdout
-        remaining = inventory(clients)
-        # KMS keys stay listed while pending deletion (7 days); everything else is as before the run.
-        assert {k: v for k, v in remaining.items() if not k.endswith(" keys")} == {
-            k: v for k, v in empty.items() if not k.endswith(" keys")
-        }, notebook
-        assert json.loads((tmp_path / run_id / "state.json").read_text())["resources"] == []
+    run_id = f"killed-after-{notebook}".replace("_", "-")
+    start_and_kill_after(server, tmp_path, run_id, notebook)
+    manifest = json.loads((tmp_path / run_id / "state.json").read_text())
+    if notebook != "00_setup":
+        assert manifest["resources"], f"after {notebook} the manifest records what was made"
+    completed = cli("cleanup", "--run-id", run_id, "--outputs", str(tmp_path), "-p", f"endpoint_url={server.endpoint}")
+    assert completed.returncode == 0, f"after {notebook}: {completed.stdout}{completed.stderr}"
+    assert "Nothing left." in completed.stdout
+    remaining = inventory(clients)
+    # KMS keys stay listed while pending deletion (7 days); everything else is as before the run.
+    assert {k: v for k, v in remaining.items() if not k.endswith(" keys")} == {
+        k: v for k, v in empty.items() if not k.endswith(" keys")
+    }, notebook
+    assert json.loads((tmp_path / run_id / "state.json").read_text())["resources"] == []
 
 
 def test_double_cleanup_says_there_is_nothing_to_do(server, tmp_path, isolated_home):

@@ -44,7 +44,7 @@ class EmbeddedAWS:
     then SIGKILL after a grace period). ``endpoint`` is the URL clients use. ``restore_from``: a
     snapshot (``EmbeddedAWSAdmin.save_state``) the server loads before it serves; one it cannot load
     makes ``start()`` raise EmbeddedAWSError with the server's one-line reason. ``timing``: ``fast``
-    (the default) or ``realistic`` (see ``--timing``).
+    (the default) or ``realistic`` (see ``--timing``). ``threads``: its request threads (``--threads``).
     """
 
     def __init__(
@@ -56,12 +56,14 @@ class EmbeddedAWS:
         replica_transition_s: float | None = None,
         restore_from: str | os.PathLike[str] | None = None,
         timing: str | None = None,
+        threads: int | None = None,
     ):
         self.port = port
         self.announce = announce
         self.replication_delay = replication_delay
         self.replica_transition_s = replica_transition_s
         self.timing = timing
+        self.threads = threads
         self.env = env
         self.restore_from = os.path.abspath(restore_from) if restore_from is not None else None
         self.endpoint: str | None = None
@@ -80,6 +82,8 @@ class EmbeddedAWS:
             command += ["--timing", self.timing]
         if self.restore_from is not None:
             command += ["--restore", self.restore_from]
+        if self.threads is not None:
+            command += ["--threads", str(self.threads)]
         self.process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,

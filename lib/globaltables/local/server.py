@@ -4,11 +4,22 @@ Binds 127.0.0.1 only. Prints one line ``READY <endpoint>`` on stdout once it acc
 then serves until SIGTERM or SIGINT. With ``--restore`` it first loads a snapshot written by
 ``POST /_globaltables/state`` (see ``snapshot.py``); one it cannot load makes it print one line
 ``ERROR <reason>`` and exit with status 3.
+
+Served by waitress: HTTP/1.1 connections kept alive (werkzeug's dev server, which moto's own
+``moto_server`` uses, answers ``Connection: close``, so every call paid for a new loopback connection)
+and a bounded pool of ``--threads`` request threads. waitress reads a whole request (spilling a large
+body to a temporary file) before a thread takes it, and writes the answer from its own loop, so a
+slow or vanished client never holds a thread.
+
+| hook | why there |
+|---|---|
+| ``LambdaFunction._invoke_lambda`` (already the function executor's, ``functions/hooks.py``) | a handler calls back into this server while the request that runs it (Invoke, or a write whose stream feeds the function) holds a thread: while it runs, the pool has one thread more, so ``--threads`` concurrent invocations cannot wait for each other's threads |
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -17,10 +28,15 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import make_server
+from moto.awslambda.models import LambdaFunction
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from waitress import wasyncore
+from waitress.server import create_server
+from waitress.task import ThreadedTaskDispatcher
 
 from globaltables.endpoint import HOME_ENV, announcement_path
 from globaltables.local import extensions, snapshot
@@ -33,15 +49,91 @@ from globaltables.local.unknown import UnknownRequests
 
 LOOPBACK = "127.0.0.1"
 RESTORE_FAILED = 3
+# Enough for the runbook's 8 writer threads per region, replication's and Lambda's callbacks, and a
+# notebook polling beside them; more only adds contention for the GIL on a 2-core machine.
+DEFAULT_THREADS = 12
+THREADS_ENV = "GLOBALTABLES_SERVER_THREADS"
+# boto3 keeps up to 64 connections a client and a run has a client per service and region; idle
+# ones are closed after CHANNEL_TIMEOUT_S (boto3 notices and reconnects). poll(), not select(): no
+# 1,024-descriptor ceiling.
+SERVER_SETTINGS: dict[str, Any] = {
+    "connection_limit": 1000,
+    "channel_timeout": 60,
+    "asyncore_use_poll": True,
+    "ident": "globaltables-embedded-aws",
+}
+WORKER_THREAD_PREFIX = "waitress-"  # how waitress names its request threads
+ACCESS_LOG = logging.getLogger("globaltables.local.server")
 
 
-# werkzeug's dev server always answers "Connection: close" (http.server cannot drain a request
-# body before the next request line), so each call opens a new loopback connection: about 2 ms.
 def build_app(settings: extensions.Settings | None = None) -> AdminMiddleware:
     model = extensions.install(settings)
     app = AdminMiddleware(OutageMiddleware(UnknownRequests(DomainDispatcherApplication(create_backend_app)), model))
     extensions.register_admin_routes(app)
     return app
+
+
+class RequestThreads:
+    """waitress's request threads: ``threads`` of them, plus one for each Lambda handler running.
+
+    ``GET /_globaltables/server`` reports them: ``threads`` (the setting), ``lent`` (handlers
+    running now) and ``workers`` (request threads alive)."""
+
+    def __init__(self, dispatcher: ThreadedTaskDispatcher, threads: int):
+        self.dispatcher = dispatcher
+        self.threads = threads
+        self.lent = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def lend_one(self) -> Iterator[None]:
+        with self._lock:
+            self.lent += 1
+            self.dispatcher.set_thread_count(self.threads + self.lent)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.lent -= 1
+                self.dispatcher.set_thread_count(self.threads + self.lent)
+
+    def describe(self) -> dict[str, int]:
+        workers = sum(1 for thread in threading.enumerate() if thread.name.startswith(WORKER_THREAD_PREFIX))
+        return {"threads": self.threads, "lent": self.lent, "workers": workers}
+
+    def admin_route(self, environ: dict[str, Any], body: bytes) -> tuple[int, Any]:
+        return 200, self.describe()
+
+
+def lend_threads_while_functions_run(pool: RequestThreads) -> None:
+    """Wrap the function executor's hook (see the module docstring); once per process."""
+    run = LambdaFunction._invoke_lambda
+
+    @functools.wraps(run)  # keeps the executor hook's marker: installing it again does not unwrap this
+    def invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+        with pool.lend_one():
+            return run(self, event)
+
+    LambdaFunction._invoke_lambda = invoke_lambda  # type: ignore[method-assign]
+
+
+def logging_requests(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """``--verbose``: one log line per request (method, path, status), as werkzeug's server printed."""
+
+    def logged(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            ACCESS_LOG.info("%s %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), status)
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return logged
+
+
+def serve_until(server: Any, connections: dict[int, Any], stop: threading.Event) -> None:
+    """waitress's loop, one poll at a time, until ``stop`` is set (``server.pull_trigger()`` wakes it)."""
+    while not stop.is_set():
+        wasyncore.loop(timeout=server.adj.asyncore_loop_timeout, use_poll=True, map=connections, count=1)
 
 
 def announce(endpoint: str) -> None:
@@ -68,9 +160,12 @@ def serve(
     settings: extensions.Settings | None = None,
     exit_with_parent: bool = False,
     restore_from: str | None = None,
+    threads: int = DEFAULT_THREADS,
 ) -> None:
-    # One log line per request would fill the parent's pipe during a load test.
-    logging.getLogger("werkzeug").setLevel(logging.INFO if verbose else logging.WARNING)
+    # waitress warns of every queued request; under load that would fill the parent's pipe.
+    logging.getLogger("waitress.queue").setLevel(logging.INFO if verbose else logging.ERROR)
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.monotonic()
     # A snapshot that cannot be loaded fails the start before the extensions are installed.
     loaded = snapshot.read(restore_from) if restore_from else None
@@ -86,8 +181,20 @@ def serve(
             f"applied {time.monotonic() - started:.2f}s",
             flush=True,
         )
-    server = make_server(LOOPBACK, port, app, threaded=True, request_handler=MotoRequestHandler)
-    endpoint = f"http://{LOOPBACK}:{server.server_port}"
+    connections: dict[int, Any] = {}
+    server = create_server(
+        logging_requests(app) if verbose else app,
+        map=connections,
+        host=LOOPBACK,
+        port=port,
+        ipv6=False,
+        threads=threads,
+        **SERVER_SETTINGS,
+    )
+    pool = RequestThreads(server.task_dispatcher, threads)
+    lend_threads_while_functions_run(pool)
+    app.route("GET", "server", pool.admin_route)
+    endpoint = f"http://{LOOPBACK}:{server.effective_port}"
     extensions.set_endpoint(endpoint)
     stop = threading.Event()
 
@@ -106,7 +213,7 @@ def serve(
                     stop.set()
 
         threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
-    thread = threading.Thread(target=server.serve_forever, name="embedded-aws", daemon=True)
+    thread = threading.Thread(target=serve_until, args=(server, connections, stop), name="embedded-aws", daemon=True)
     thread.start()
     if announce_endpoint:
         announce(endpoint)
@@ -123,8 +230,13 @@ def serve(
     finally:
         if announce_endpoint:
             withdraw_announcement()
-        server.shutdown()
+        stop.set()
+        server.pull_trigger()
         thread.join(timeout=10)
+        # The loop has ended: no new request starts. Requests in flight get a moment to finish;
+        # the process ends after this, and its daemon threads with it.
+        server.task_dispatcher.shutdown(timeout=2)
+        wasyncore.close_all(connections)
 
 
 def add_replication_arguments(parser: argparse.ArgumentParser) -> None:
@@ -172,6 +284,17 @@ def port_number(text: str, lowest: int = 1) -> int:
     return port
 
 
+def thread_count(text: str) -> int:
+    """``--threads``'s type: 1 to 256 request threads."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 256:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a thread count: give 1 to 256")
+    return count
+
+
 def port_or_zero(text: str) -> int:
     return port_number(text, lowest=0)
 
@@ -204,6 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--announce", action="store_true", help="write the endpoint where notebooks look for it")
     parser.add_argument("--banner", action="store_true", help="print a human-readable banner")
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument(
+        "--threads",
+        type=thread_count,
+        default=thread_count(os.environ.get(THREADS_ENV, str(DEFAULT_THREADS))),
+        help=f"request threads (one more while each Lambda handler runs; default {DEFAULT_THREADS}; env {THREADS_ENV})",
+    )
     parser.add_argument("--exit-with-parent", action="store_true", help="stop when the starting process ends")
     parser.add_argument(
         "--restore",
@@ -226,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             settings_from(args),
             args.exit_with_parent,
             restore_from=args.restore,
+            threads=args.threads,
         )
     except SnapshotError as error:
         print(f"ERROR cannot restore the embedded AWS: {error}", file=sys.stderr, flush=True)
