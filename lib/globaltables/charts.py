@@ -1,5 +1,5 @@
-"""Plotly figures, pure functions of data. Importing this module sets the renderer so that figures show
-in JupyterLab and, with plotly.js embedded, in the executed notebooks and the HTML report offline."""
+"""Plotly figures, pure functions of data. Importing this module sets the renderer: figures are saved in
+the notebooks as plotly's JSON, which JupyterLab draws; the HTML report draws them with plotly.js, once."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from typing import Any
 import plotly.graph_objects as go
 import plotly.io as pio
 
-# JupyterLab renders the mimetype; nbconvert (the report) uses the HTML, which embeds plotly.js once
-# per notebook: no CDN, so reports open without network access.
-pio.renderers.default = "plotly_mimetype+notebook"
+# The figure's JSON only: JupyterLab draws it (plotly's lab extension), and the report turns it into
+# HTML with plotly.js embedded once. The "notebook" renderer would add plotly.js (5 MB) to every
+# notebook, which papermill then rewrites after each cell.
+pio.renderers.default = "plotly_mimetype"
 
 # Approximate locations of AWS regions (city of the region), for the replication map.
 REGION_COORDINATES: dict[str, tuple[float, float]] = {

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import nbformat
+import plotly.io as pio
 from nbconvert import HTMLExporter
+from plotly.offline import get_plotlyjs
 
 from globaltables.state import MANIFEST_NAME
 
@@ -66,24 +68,29 @@ def _manifest_markdown(folder: Path) -> str:
     return "## Resources recorded in the manifest\n\n" + "\n".join(rows)
 
 
+PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
+
+
 def _is_plotly_bundle(output: dict) -> bool:
     html_text = output.get("data", {}).get("text/html", "")
     return len(html_text) > 500_000 and "plotly.js" in html_text[:5000] + html_text[-5000:]
 
 
-def _drop_repeated_plotly_bundles(cells: list) -> None:
-    """Each executed notebook embeds plotly.js (3-4 MB) once; the report needs it only once in all."""
-    seen = False
+def _figures_as_html(cells: list) -> None:
+    """Give each figure (plotly's JSON) an HTML form drawn by the report's one copy of plotly.js, and drop
+    the plotly.js bundles that notebooks executed by earlier versions carry."""
     for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
         kept = []
         for output in cell.get("outputs", []):
             if _is_plotly_bundle(output):
-                if seen:
-                    continue
-                seen = True
+                continue
+            data = output.get("data", {})
+            if PLOTLY_MIMETYPE in data and "text/html" not in data:
+                data["text/html"] = pio.to_html(data[PLOTLY_MIMETYPE], include_plotlyjs=False, full_html=False)
             kept.append(output)
-        if cell.get("cell_type") == "code":
-            cell["outputs"] = kept
+        cell["outputs"] = kept
 
 
 def build_report_notebook(result: RunResult) -> nbformat.NotebookNode:
@@ -100,17 +107,19 @@ def build_report_notebook(result: RunResult) -> nbformat.NotebookNode:
             nbformat.v4.new_markdown_cell(f'<a id="{nb.name}"></a>\n\n# {nb.name} — {nb.status} ({nb.seconds:.1f} s)')
         )
         cells.extend(executed.cells)
-    _drop_repeated_plotly_bundles(cells)
+    _figures_as_html(cells)
     report = nbformat.v4.new_notebook(cells=cells)
     report.metadata["title"] = f"globaltables run {result.run_id}"
     return report
 
 
 def write_report(result: RunResult) -> Path:
-    # No CDN: the report must open offline (plotly.js is embedded by the notebooks' renderer; the
-    # template's require.js and MathJax are not needed by anything the runbook shows).
+    # No CDN: the report must open offline. plotly.js goes in once, in the head; the template's require.js
+    # and MathJax are not needed by anything the runbook shows.
     exporter = HTMLExporter(template_name="lab", require_js_url="", mathjax_url="")
     body, _ = exporter.from_notebook_node(build_report_notebook(result))
+    plotly_js = f'<script type="text/javascript">{get_plotlyjs()}</script>'
+    body = body.replace("</head>", plotly_js + "\n</head>", 1)
     path = Path(result.folder) / REPORT_NAME
     path.write_text(body)
     return path

@@ -57,11 +57,15 @@ def test_progress_is_plain_text_in_batch_runs(monkeypatch, capsys):
     assert "regions: 100%" in capsys.readouterr().out
 
 
-def test_report_keeps_plotly_js_only_once():
-    from globaltables.report import _drop_repeated_plotly_bundles
+def test_report_draws_each_figure_with_plotly_js_included_once():
+    from globaltables.report import PLOTLY_MIMETYPE, _figures_as_html
 
+    # A notebook executed by an earlier version carries the plotly.js bundle: dropped, the head has it.
     bundle = {"output_type": "display_data", "data": {"text/html": "<script>/** plotly.js v4 */" + "x" * 600_000}}
-    figure = {"output_type": "display_data", "data": {"text/html": "<div>figure</div>"}}
-    cells = [{"cell_type": "code", "outputs": [dict(bundle), dict(figure)]} for _ in range(3)]
-    _drop_repeated_plotly_bundles(cells)
-    assert [len(c["outputs"]) for c in cells] == [2, 1, 1]
+    figure_json = charts.winners({"us-east-1": 3, "eu-west-1": 4}).to_plotly_json()
+    shown = {"output_type": "display_data", "data": {PLOTLY_MIMETYPE: figure_json, "text/plain": "Figure"}}
+    cells = [{"cell_type": "code", "outputs": [dict(bundle), {**shown, "data": dict(shown["data"])}]} for _ in range(3)]
+    _figures_as_html(cells)
+    assert [len(c["outputs"]) for c in cells] == [1, 1, 1]
+    html_form = cells[0]["outputs"][0]["data"]["text/html"]
+    assert "Plotly.newPlot" in html_form and "plotly.js v" not in html_form
