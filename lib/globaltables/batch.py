@@ -25,11 +25,10 @@ from papermill.exceptions import PapermillExecutionError
 from globaltables.endpoint import ENDPOINT_ENV
 from globaltables.params import ParameterError, ParameterProblem, Params
 from globaltables.progress import BATCH_ENV
-from globaltables.state import OUTPUTS_ENV, write_atomically
+from globaltables.state import NOTEBOOKS_DIR, OUTPUTS_ENV, write_atomically
+from globaltables.state import PROJECT_DIR as PROJECT_DIR  # where tests and notebooks have looked for it
 from globaltables.stopping import ENGINE_NAME, RunInterrupted, StopRequest
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-NOTEBOOKS_DIR = PROJECT_DIR / "notebooks"
 RESULT_NAME = "run.json"
 
 

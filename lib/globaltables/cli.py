@@ -10,21 +10,14 @@ from collections import Counter
 from pathlib import Path
 from typing import NoReturn
 
-from globaltables.batch import (
-    NOTEBOOKS_DIR,
-    PROJECT_DIR,
-    list_notebooks,
-    notebook_parameters,
-    run_notebooks,
-    select_notebooks,
-    summary_lines,
-)
-from globaltables.endpoint import endpoint_answers
+from globaltables.endpoint import endpoint_answers, port_number
 from globaltables.names import new_run_id
 from globaltables.params import ParameterError, ParameterProblem, Params, load_params, parse_override, validate_params
 from globaltables.state import (
     EMBEDDED_STATE_NAME,
     LATEST_NAME,
+    NOTEBOOKS_DIR,
+    PROJECT_DIR,
     RunInUse,
     RunLock,
     RunNotFound,
@@ -54,12 +47,6 @@ def _params_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_replication_arguments(parser: argparse.ArgumentParser) -> None:
-    from globaltables.local.server import add_replication_arguments as add
-
-    add(parser)
-
-
 class _OneLineErrors(argparse.ArgumentParser):
     """Bad arguments: one ``error:`` line on stderr and exit 2 (subcommands inherit this class)."""
 
@@ -67,9 +54,9 @@ class _OneLineErrors(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from globaltables.local.server import port_number
-
+def build_parser(embedded_aws_options: bool = True) -> argparse.ArgumentParser:
+    """The command line. ``embedded_aws_options``: give ``local`` its replication options, which import the
+    embedded AWS (moto, two seconds): only when ``local`` is the command."""
     parser = _OneLineErrors(prog="python -m globaltables", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -85,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="run the embedded AWS in the foreground on 127.0.0.1")
     local.add_argument("--port", type=port_number, default=None, help="port, 1 to 65535 (default: any free one)")
     local.add_argument("--verbose", action="store_true", help="log every request")
-    add_replication_arguments(local)
+    if embedded_aws_options:
+        from globaltables.local.server import add_replication_arguments
+
+        add_replication_arguments(local)
 
     clean = commands.add_parser("cleanup", help="remove what a run made (its manifest), or list/remove orphans")
     _params_argument(clean)
@@ -127,6 +117,8 @@ def _run_parameters(
     manifest continues with the values it recorded, then ``--params`` if given, then ``-p``: a resume
     does not silently fall back to other defaults. Raises ParameterError (nothing started yet).
     """
+    from globaltables import batch
+
     overrides = dict(parse_override(text) for text in args.parameter)
     if args.run_id:
         overrides["run_id"] = args.run_id
@@ -156,7 +148,7 @@ def _run_parameters(
         values |= load_params(args.params).model_dump(exclude_unset=True)
     values |= overrides | {"run_id": run_id}
     params = validate_params(values, source=f"run {run_id}")
-    reaching: set[str] = set().union(*(notebook_parameters(nb, params.model_dump()) for nb in notebooks))
+    reaching: set[str] = set().union(*(batch.notebook_parameters(nb, params.model_dump()) for nb in notebooks))
     check_resumable_changes(earlier, params, reaching)
     return params, earlier
 
@@ -200,15 +192,18 @@ class EmbeddedAWSUnavailable(RuntimeError):
 
 
 def command_run(args: argparse.Namespace) -> int:
+    # Here, not at the top: papermill and Jupyter's client take a second to import, and cleanup needs neither.
+    from globaltables import batch
+
     outputs = Path(args.outputs) if args.outputs else default_outputs_dir()
     try:
-        available = list_notebooks(Path(args.notebooks))
+        available = batch.list_notebooks(Path(args.notebooks))
         if not available:
             raise ParameterError(
                 [ParameterProblem(key="--notebooks", value=args.notebooks, allowed="no NN_name.ipynb notebooks there")]
             )
         only = args.only.split(",") if args.only else None
-        notebooks = select_notebooks(available, only=only, start_from=args.start_from)
+        notebooks = batch.select_notebooks(available, only=only, start_from=args.start_from)
         params, earlier = _run_parameters(args, outputs, notebooks, available[0])
         lock = RunLock(outputs / params.run_id).acquire()
     except (ParameterError, RunInUse) as error:
@@ -225,6 +220,8 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def _run_with_target(args, params: Params, earlier: RunState | None, notebooks, outputs: Path, stop) -> int:
+    from globaltables import batch
+
     run_id = params.run_id
     saved_state = outputs / run_id / EMBEDDED_STATE_NAME
     server = None
@@ -265,7 +262,7 @@ def _run_with_target(args, params: Params, earlier: RunState | None, notebooks, 
     if earlier is not None:
         earlier.update_params(params)
     try:
-        result = run_notebooks(
+        result = batch.run_notebooks(
             params,
             run_id,
             outputs,
@@ -281,7 +278,7 @@ def _run_with_target(args, params: Params, earlier: RunState | None, notebooks, 
             server.stop()
     options = _command_options(args, params.endpoint_url)
     print()
-    print("\n".join(summary_lines(result, command_options=options)))
+    print("\n".join(batch.summary_lines(result, command_options=options)))
     if result.interrupted:
         _print_what_exists(outputs, run_id, saved_state if server else None)
         return EXIT_INTERRUPTED
@@ -471,6 +468,7 @@ def command_lab(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(embedded_aws_options=argv[:1] == ["local"]).parse_args(argv)
     handlers = {"run": command_run, "local": command_local, "lab": command_lab, "cleanup": command_cleanup}
     return handlers[args.command](args)

@@ -6,6 +6,7 @@ This file is the whole contract between the two: the library never imports ``glo
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import urllib.request
@@ -13,6 +14,17 @@ from pathlib import Path
 
 ENDPOINT_ENV = "GLOBALTABLES_ENDPOINT"
 HOME_ENV = "GLOBALTABLES_HOME"
+
+
+def port_number(text: str, lowest: int = 1) -> int:
+    """A ``--port`` option's type: a TCP port, ``lowest`` to 65535 (the server module also takes 0: any free port)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not lowest <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give {lowest} to 65535")
+    return port
 
 
 class EndpointNotFound(RuntimeError):

@@ -28,6 +28,9 @@ from globaltables.params import (
     parameter_notebook,
 )
 
+# The project folder (beside lib/) and its notebooks.
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+NOTEBOOKS_DIR = PROJECT_DIR / "notebooks"
 OUTPUTS_ENV = "GLOBALTABLES_OUTPUTS"
 MANIFEST_NAME = "state.json"
 LATEST_NAME = "LATEST"
@@ -97,9 +100,8 @@ def default_outputs_dir() -> Path:
     """$GLOBALTABLES_OUTPUTS, else the project's ``outputs/`` (beside ``lib/``), else ./outputs."""
     if os.environ.get(OUTPUTS_ENV):
         return Path(os.environ[OUTPUTS_ENV])
-    project = Path(__file__).resolve().parents[2]
-    if (project / "pyproject.toml").exists():
-        return project / "outputs"
+    if (PROJECT_DIR / "pyproject.toml").exists():
+        return PROJECT_DIR / "outputs"
     return Path.cwd() / "outputs"
 
 
