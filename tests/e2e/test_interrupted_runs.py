@@ -1,12 +1,16 @@
 """A batch run killed after each notebook in turn leaves a manifest from which cleanup removes
-everything; resuming with --from continues the run; the real-AWS guard refuses before anything."""
+everything; resuming with --from continues the run; the real-AWS guard refuses before anything;
+no executed notebook or report holds the credentials the run used."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from globaltables.batch import PROJECT_DIR, list_notebooks
@@ -36,12 +40,14 @@ SMALL = [
     "confirm_cleanup=false",
 ]
 NOTEBOOKS = [p.stem for p in list_notebooks()]
+RUN_ID = "killed"
+SECRET_ID, SECRET_KEY = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+# The module's tests share one killed-and-resumed run: one xdist worker runs them all.
+pytestmark = pytest.mark.xdist_group("killed-run")
 
 
-@pytest.fixture(scope="module")
-def server():
-    with EmbeddedAWS(replication_delay="0", replica_transition_s=0.1) as embedded:
-        yield embedded
+def embedded_aws(**options) -> EmbeddedAWS:
+    return EmbeddedAWS(replication_delay="0", replica_transition_s=0.1, **options)
 
 
 def cli(*args, timeout=420):
@@ -58,8 +64,9 @@ def cli(*args, timeout=420):
         raise AssertionError(f"globaltables {' '.join(args[:3])} still running after {timeout}s:\n{output}") from None
 
 
-def start_and_kill_after(server, outputs, run_id, notebook):
-    """Start a full batch run and kill its whole process group once ``notebook`` has finished."""
+def start_and_kill_after(server, outputs, run_id, notebook, *options):
+    """Start a batch run (``options``: e.g. ``--from NB`` to resume) and kill its whole process group
+    with SIGKILL once ``notebook`` has finished."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -72,7 +79,7 @@ def start_and_kill_after(server, outputs, run_id, notebook):
             run_id,
             "-p",
             f"endpoint_url={server.endpoint}",
-            *SMALL,
+            *options,
         ],
         cwd=PROJECT_DIR,
         stdout=subprocess.DEVNULL,
@@ -97,61 +104,95 @@ def start_and_kill_after(server, outputs, run_id, notebook):
         process.wait(timeout=30)
 
 
-# One test per notebook (killing after the last would leave nothing to test), so that parallel
-# workers share the matrix; each compares the whole inventory before and after on its own server.
+@dataclass
+class KilledRun:
+    empty: dict  # the embedded AWS's inventory before the run
+    folders: dict[str, Path]  # notebook -> the run's folder as the kill after it left it
+    states: dict[str, Path]  # notebook -> the embedded AWS's saved state at that kill
+    resumed: subprocess.CompletedProcess  # the last resume, which ran the cleanup notebook
+    final_folder: Path
+
+
+@pytest.fixture(scope="module")
+def killed_run(tmp_path_factory):
+    """One run killed after each notebook in turn and resumed with ``--from`` the next, every kill a
+    SIGKILL of the whole process group; at each kill the run's folder and the embedded AWS's state are
+    kept, so that each test cleans up from exactly what that kill left. The credentials are fake
+    secrets that no output may contain. (Nine fresh runs, each killed later, would execute 45
+    notebooks; this executes each once.)"""
+    folder = tmp_path_factory.mktemp("killed-run")
+    outputs = folder / "runs"
+    folders, states = {}, {}
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("GLOBALTABLES_HOME", str(folder / "home"))
+        env.setenv("GLOBALTABLES_OUTPUTS", str(outputs))
+        env.delenv("GLOBALTABLES_ENDPOINT", raising=False)
+        env.setenv("AWS_ACCESS_KEY_ID", SECRET_ID)
+        env.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        with embedded_aws() as server:
+            empty = inventory(AwsClients("local", server.endpoint))
+            for index, notebook in enumerate(NOTEBOOKS[:-1]):
+                options = SMALL if index == 0 else ["--from", notebook]
+                start_and_kill_after(server, outputs, RUN_ID, notebook, *options)
+                folders[notebook] = shutil.copytree(outputs / RUN_ID, folder / "after" / notebook / RUN_ID)
+                states[notebook] = folder / "after" / notebook / "embedded-aws.state"
+                server.admin.save_state(states[notebook])
+            resumed = cli(
+                "run",
+                "--outputs",
+                str(outputs),
+                "--run-id",
+                RUN_ID,
+                "--from",
+                NOTEBOOKS[-1],
+                "-p",
+                f"endpoint_url={server.endpoint}",
+                "-p",
+                "confirm_cleanup=true",
+            )
+    return KilledRun(empty, folders, states, resumed, outputs / RUN_ID)
+
+
+def without_keys(found: dict) -> dict:
+    # KMS keys stay listed while pending deletion (7 days); everything else is as before the run.
+    return {k: v for k, v in found.items() if not k.endswith(" keys")}
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS[:-1])
-def test_killed_after_a_notebook_then_cleaned_up_leaves_nothing(server, tmp_path, isolated_home, notebook):
-    clients = AwsClients("local", server.endpoint)
-    empty = inventory(clients)
-    run_id = f"killed-after-{notebook}".replace("_", "-")
-    start_and_kill_after(server, tmp_path, run_id, notebook)
-    manifest = json.loads((tmp_path / run_id / "state.json").read_text())
+def test_killed_after_a_notebook_then_cleaned_up_leaves_nothing(killed_run, tmp_path, isolated_home, notebook):
+    shutil.copytree(killed_run.folders[notebook], tmp_path / RUN_ID)
+    manifest = json.loads((tmp_path / RUN_ID / "state.json").read_text())
     if notebook != "00_setup":
         assert manifest["resources"], f"after {notebook} the manifest records what was made"
-    completed = cli("cleanup", "--run-id", run_id, "--outputs", str(tmp_path), "-p", f"endpoint_url={server.endpoint}")
-    assert completed.returncode == 0, f"after {notebook}: {completed.stdout}{completed.stderr}"
-    assert "Nothing left." in completed.stdout
-    remaining = inventory(clients)
-    # KMS keys stay listed while pending deletion (7 days); everything else is as before the run.
-    assert {k: v for k, v in remaining.items() if not k.endswith(" keys")} == {
-        k: v for k, v in empty.items() if not k.endswith(" keys")
-    }, notebook
-    assert json.loads((tmp_path / run_id / "state.json").read_text())["resources"] == []
+    with embedded_aws(restore_from=killed_run.states[notebook]) as server:
+        endpoint = f"endpoint_url={server.endpoint}"
+        completed = cli("cleanup", "--run-id", RUN_ID, "--outputs", str(tmp_path), "-p", endpoint)
+        assert completed.returncode == 0, f"after {notebook}: {completed.stdout}{completed.stderr}"
+        assert "Nothing left." in completed.stdout
+        remaining = inventory(AwsClients("local", server.endpoint))
+    assert without_keys(remaining) == without_keys(killed_run.empty), notebook
+    assert json.loads((tmp_path / RUN_ID / "state.json").read_text())["resources"] == []
 
 
-def test_double_cleanup_says_there_is_nothing_to_do(server, tmp_path, isolated_home):
-    start_and_kill_after(server, tmp_path, "twice", "02_table_replicas")
-    endpoint = ["-p", f"endpoint_url={server.endpoint}"]
-    first = cli("cleanup", "--run-id", "twice", "--outputs", str(tmp_path), *endpoint)
-    second = cli("cleanup", "--run-id", "twice", "--outputs", str(tmp_path), *endpoint)
+def test_double_cleanup_says_there_is_nothing_to_do(killed_run, tmp_path, isolated_home):
+    shutil.copytree(killed_run.folders["02_table_replicas"], tmp_path / RUN_ID)
+    with embedded_aws(restore_from=killed_run.states["02_table_replicas"]) as server:
+        endpoint = ["-p", f"endpoint_url={server.endpoint}"]
+        first = cli("cleanup", "--run-id", RUN_ID, "--outputs", str(tmp_path), *endpoint)
+        second = cli("cleanup", "--run-id", RUN_ID, "--outputs", str(tmp_path), *endpoint)
     assert first.returncode == second.returncode == 0
     assert "deleted" in first.stdout
     assert "0 resources in the manifest" in second.stdout and "Nothing left." in second.stdout
 
 
-def test_a_failed_run_resumes_with_from(server, tmp_path, isolated_home):
-    start_and_kill_after(server, tmp_path, "resumed", "03_seed_data")
-    completed = cli(
-        "run",
-        "--outputs",
-        str(tmp_path),
-        "--run-id",
-        "resumed",
-        "--from",
-        "04_monitoring",
-        "-p",
-        f"endpoint_url={server.endpoint}",
-        *SMALL[:-2],
-        "-p",
-        "confirm_cleanup=true",
-    )
+def test_a_failed_run_resumes_with_from(killed_run):
+    completed = killed_run.resumed
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    statuses = {
-        nb["name"]: nb["status"] for nb in json.loads((tmp_path / "resumed" / "run.json").read_text())["notebooks"]
-    }
-    # The record is the whole run's: 00-03 from the killed invocation, 04-09 from the resume.
-    assert statuses == {name: "ok" for name in NOTEBOOKS}
-    assert json.loads((tmp_path / "resumed" / "state.json").read_text())["resources"] == []
+    notebooks = json.loads((killed_run.final_folder / "run.json").read_text())["notebooks"]
+    # The record is the whole run's: each notebook from the invocation killed after it, the cleanup
+    # notebook from the last resume.
+    assert {nb["name"]: nb["status"] for nb in notebooks} == {name: "ok" for name in NOTEBOOKS}
+    assert json.loads((killed_run.final_folder / "state.json").read_text())["resources"] == []
 
 
 def test_real_aws_is_refused_without_cost_confirmation(tmp_path, isolated_home):
@@ -161,35 +202,12 @@ def test_real_aws_is_refused_without_cost_confirmation(tmp_path, isolated_home):
     assert not any(tmp_path.iterdir())  # nothing started, nothing written
 
 
-def test_executed_notebooks_never_contain_credentials(server, tmp_path, isolated_home):
-    secret_id, secret_key = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": secret_id, "AWS_SECRET_ACCESS_KEY": secret_key}
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "globaltables",
-            "run",
-            "--outputs",
-            str(tmp_path),
-            "--run-id",
-            "secrets",
-            "-p",
-            f"endpoint_url={server.endpoint}",
-            *SMALL[:-2],
-            "-p",
-            "confirm_cleanup=true",
-        ],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert completed.returncode == 0, completed.stdout + completed.stderr
-    files = list((tmp_path / "secrets").iterdir())
+def test_executed_notebooks_never_contain_credentials(killed_run):
+    files = [path for path in killed_run.final_folder.parent.parent.rglob("*") if path.is_file()]
     assert any(f.suffix == ".ipynb" for f in files) and any(f.suffix == ".html" for f in files)
     for path in files:
+        if path.name == "embedded-aws.state":
+            continue  # the embedded AWS's own state, kept by the test, not an output of the run
         text = path.read_text(errors="replace")
-        assert secret_id not in text and secret_key not in text, path.name
+        assert SECRET_ID not in text and SECRET_KEY not in text, path.name
         assert "aws_secret_access_key" not in text.lower(), path.name
