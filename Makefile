@@ -25,7 +25,7 @@ run: setup
 TEST_WORKERS ?= 3
 
 test: setup lint browser
-	$(PY) -m pytest -n $(TEST_WORKERS) --durations=10 $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=10 $(ARGS)
 
 # The walkthrough test needs Debian's Chromium: installed when missing and this machine allows it
 # (root with apt-get); otherwise the test says why it is skipped (and fails under CI=true).
