@@ -6,8 +6,12 @@ Both get the same table (one region, no replicas, no stream: plain moto has no r
 with replicas would not be a like-for-like comparison) and the same client; the two put_item loops take
 turns (``--rounds``) so that a burst of load from elsewhere on the machine falls on both.
 
+Then the same put_item loop against the embedded AWS on a table with a stream (NEW_AND_OLD_IMAGES, as
+every replica has): each write also makes a stream record.
+
 Last line: {"items": n, "startup_s": s, "put_item_per_s": p, "get_item_per_s": g, "put_item_p50_ms": m,
-"raw_moto_put_item_per_s": r, "raw_moto_put_item_p50_ms": q, "ratio_to_raw_moto": p/r}
+"raw_moto_put_item_per_s": r, "raw_moto_put_item_p50_ms": q, "ratio_to_raw_moto": p/r,
+"put_item_with_stream_per_s": w}
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from globaltables.clients import AwsClients
 from globaltables.local import EmbeddedAWS
 
 TABLE = "bench"
+STREAM_TABLE = "bench-stream"
 RAW_MOTO_START_TIMEOUT_S = 60.0
 
 
@@ -62,31 +67,33 @@ def raw_moto_server() -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def make_table(dynamodb: Any) -> None:
+def make_table(dynamodb: Any, table: str = TABLE, **settings: Any) -> None:
     dynamodb.create_table(
-        TableName=TABLE,
+        TableName=table,
         KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
+        **settings,
     )
     # Warm the connection pool and the server's code paths before timing.
     for i in range(20):
-        dynamodb.put_item(TableName=TABLE, Item={"PK": {"S": f"warm{i}"}})
+        dynamodb.put_item(TableName=table, Item={"PK": {"S": f"warm{i}"}})
 
 
-def put_items(dynamodb: Any, first: int, count: int) -> tuple[float, list[float]]:
+def put_items(dynamodb: Any, first: int, count: int, table: str = TABLE) -> tuple[float, list[float]]:
     """Seconds for ``count`` put_item calls in a loop, and each call's latency."""
     latencies = []
     began = time.perf_counter()
     for i in range(first, first + count):
         t0 = time.perf_counter()
-        dynamodb.put_item(TableName=TABLE, Item={"PK": {"S": f"k{i}"}, "v": {"N": str(i)}})
+        dynamodb.put_item(TableName=table, Item={"PK": {"S": f"k{i}"}, "v": {"N": str(i)}})
         latencies.append(time.perf_counter() - t0)
     return time.perf_counter() - began, latencies
 
 
 def measure(embedded: Any, raw: Any, items: int, rounds: int) -> dict[str, float]:
-    """The two put_item loops in turns, then a get_item loop against the embedded AWS."""
+    """The two put_item loops in turns, then a get_item loop and a put_item loop on a table with a stream
+    against the embedded AWS."""
     make_table(embedded)
     make_table(raw)
     per_round = [items // rounds + (1 if n < items % rounds else 0) for n in range(rounds)]
@@ -103,6 +110,10 @@ def measure(embedded: Any, raw: Any, items: int, rounds: int) -> dict[str, float
     for i in range(items):
         embedded.get_item(TableName=TABLE, Key={"PK": {"S": f"k{i}"}})
     get_s = time.perf_counter() - began
+    make_table(
+        embedded, STREAM_TABLE, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    )
+    stream_s, _ = put_items(embedded, 0, items, STREAM_TABLE)
     put_rate, raw_rate = items / seconds["embedded"], items / seconds["raw"]
     return {
         "put_item_per_s": round(put_rate, 1),
@@ -111,6 +122,7 @@ def measure(embedded: Any, raw: Any, items: int, rounds: int) -> dict[str, float
         "raw_moto_put_item_per_s": round(raw_rate, 1),
         "raw_moto_put_item_p50_ms": round(statistics.median(latencies["raw"]) * 1000, 3),
         "ratio_to_raw_moto": round(put_rate / raw_rate, 2),
+        "put_item_with_stream_per_s": round(items / stream_s, 1),
     }
 
 

@@ -9,10 +9,12 @@ Served by waitress: HTTP/1.1 connections kept alive (werkzeug's dev server, whic
 ``moto_server`` uses, answers ``Connection: close``, so every call paid for a new loopback connection)
 and a bounded pool of ``--threads`` request threads. waitress reads a whole request (spilling a large
 body to a temporary file) before a thread takes it, and writes the answer from its own loop, so a
-slow or vanished client never holds a thread.
+slow or vanished client never holds a thread. Requests reach moto through ``dispatch.Dispatcher``
+(moto's dispatcher, with the per-request work it repeated done once; see ``dispatch.py``).
 
 | hook | why there |
 |---|---|
+| waitress's ``WSGITask.write`` (a subclass, ``OneSendTask``, through the server's ``channel_class``) | waitress sends each piece as it is written: a small answer went out in two ``send`` calls, header then body; the header now waits for the first body chunk and they go out in one (the same bytes) |
 | ``LambdaFunction._invoke_lambda`` (already the function executor's, ``functions/hooks.py``) | a handler calls back into this server while the request that runs it (Invoke, or a write whose stream feeds the function) holds a thread: while it runs, the pool has one thread more, so ``--threads`` concurrent invocations cannot wait for each other's threads |
 """
 
@@ -33,14 +35,16 @@ from contextlib import contextmanager
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.moto_server.werkzeug_app import create_backend_app
 from waitress import wasyncore
+from waitress.channel import HTTPChannel
 from waitress.server import create_server
-from waitress.task import ThreadedTaskDispatcher
+from waitress.task import ThreadedTaskDispatcher, WSGITask
 
 from globaltables.endpoint import HOME_ENV, announcement_path
 from globaltables.local import extensions, snapshot
 from globaltables.local.admin import AdminMiddleware
+from globaltables.local.dispatch import Dispatcher
 from globaltables.local.faults import OutageMiddleware
 from globaltables.local.replication import DelayDistribution
 from globaltables.local.replication.models import Timing
@@ -68,7 +72,7 @@ ACCESS_LOG = logging.getLogger("globaltables.local.server")
 
 def build_app(settings: extensions.Settings | None = None) -> AdminMiddleware:
     model = extensions.install(settings)
-    app = AdminMiddleware(OutageMiddleware(UnknownRequests(DomainDispatcherApplication(create_backend_app)), model))
+    app = AdminMiddleware(OutageMiddleware(UnknownRequests(Dispatcher(create_backend_app)), model))
     extensions.register_admin_routes(app)
     return app
 
@@ -103,6 +107,49 @@ class RequestThreads:
 
     def admin_route(self, environ: dict[str, Any], body: bytes) -> tuple[int, Any]:
         return 200, self.describe()
+
+
+class _HeldWrites:
+    """A channel stand-in that keeps what a task writes; anything else is the channel's."""
+
+    def __init__(self, channel: HTTPChannel):
+        self.channel = channel
+        self.pieces: list[Any] = []
+
+    def write_soon(self, data: Any) -> int:
+        self.pieces.append(data)
+        return len(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.channel, name)
+
+
+class OneSendTask(WSGITask):
+    """waitress's task, sending the header and the first body chunk in one piece.
+
+    waitress hands each to the socket as it is written (``send_bytes`` 1): a small answer went out
+    in two ``send`` calls, the header alone, then the body. The bytes are the same."""
+
+    def write(self, data: Any) -> None:
+        if self.wrote_header or not data:
+            super().write(data)
+            return
+        channel = self.channel
+        held = _HeldWrites(channel)
+        self.channel = held  # type: ignore[assignment]
+        try:
+            super().write(data)
+        finally:
+            self.channel = channel
+        if all(isinstance(piece, bytes) for piece in held.pieces):
+            channel.write_soon(b"".join(held.pieces))
+        else:
+            for piece in held.pieces:
+                channel.write_soon(piece)
+
+
+class OneSendChannel(HTTPChannel):
+    task_class = OneSendTask
 
 
 def lend_threads_while_functions_run(pool: RequestThreads) -> None:
@@ -191,6 +238,7 @@ def serve(
         threads=threads,
         **SERVER_SETTINGS,
     )
+    server.channel_class = OneSendChannel  # read at each accepted connection
     pool = RequestThreads(server.task_dispatcher, threads)
     lend_threads_while_functions_run(pool)
     app.route("GET", "server", pool.admin_route)

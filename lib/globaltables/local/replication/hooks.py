@@ -4,7 +4,8 @@
 |---|---|
 | ``DynamoDBBackend`` write methods | one place per API write call: holds the write lock, publishes the call's writes only if it succeeded (a failed transaction replicates nothing) |
 | ``StreamShard.add`` | every item change moto makes passes here, with old and new image, exactly as AWS replicates from the stream |
-| ``StreamRecord.__init__`` | moto stamps every record ``awsRegion: us-east-1``; replicas need their own region |
+| ``StreamRecord.__init__`` | moto stamps every record ``awsRegion: us-east-1``; replicas need their own region. moto 5.2.5's body otherwise, except ``SizeBytes`` (the whole record dumped to JSON, on every change): left to the first read |
+| ``StreamRecord.to_json`` | the one way moto reads a record (``GetRecords``, a Lambda event source mapping): ``SizeBytes`` is computed there, once, from the same record as moto's ``__init__`` dumped |
 | ``Table.describe`` | adds ``GlobalTableVersion``, ``Replicas`` (a new one only once listed) and the transient statuses (table, indexes, INACCESSIBLE_ENCRYPTION_CREDENTIALS with ``SSEDescription.InaccessibleEncryptionDateTime``), ``TableClassSummary`` and ``OnDemandThroughput`` (moto keeps neither); resolves a KMS alias to the key ARN as AWS reports it |
 | ``DynamoHandler.update_table`` | ``ReplicaUpdates`` and the global-table checks, before moto's own update; after it, what moto ignores (table class, on-demand throughput, SSE), the synchronised settings sent to every replica, and the table UPDATING after a deletion-protection change (the handler, not the backend: the request says which settings changed) |
 | ``DynamoHandler.update_continuous_backups``, ``DynamoHandler.create_backup`` | the two calls AWS refuses with ContinuousBackupsUnavailableException in the first seconds after a table turns ACTIVE; the handler, not the backend: AWS Backup's jobs call the backend's ``create_backup`` and are not refused |
@@ -24,14 +25,18 @@ Used, not wrapped: ``Table._get_default_encryption_key`` (a replica's AWS manage
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
+from moto.core.utils import utcnow
 from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
+from moto.dynamodb.models.utilities import dynamo_json_dump
 from moto.dynamodb.responses import DynamoHandler, DynamoResult
+from moto.moto_api._internal import mock_random
 
 from globaltables.local.replication import global_table_api, responses, scaling
 from globaltables.local.replication.models import WRITE_LOCK, GlobalTables, table_settings
@@ -52,6 +57,7 @@ HOOKS: list[tuple[type, str]] = [
     (DynamoDBBackend, "update_time_to_live"),
     (StreamShard, "add"),
     (StreamRecord, "__init__"),
+    (StreamRecord, "to_json"),
     (Table, "describe"),
     (Table, "_get_default_encryption_key"),
     (DynamoHandler, "update_table"),
@@ -108,14 +114,8 @@ def install(model: GlobalTables) -> None:
 
     _wrap(StreamShard, "add", make_add)
 
-    def make_record(original: Callable[..., Any]) -> Callable[..., Any]:
-        def init(self: Any, table: Any, *args: Any, **kwargs: Any) -> None:
-            original(self, table, *args, **kwargs)
-            self.record["awsRegion"] = table.region_name
-
-        return init
-
-    _wrap(StreamRecord, "__init__", make_record)
+    _wrap(StreamRecord, "__init__", make_record_init)
+    _wrap(StreamRecord, "to_json", make_record_to_json)
 
     def make_describe(original: Callable[..., Any]) -> Callable[..., Any]:
         def describe(self: Any, base_key: str = "TableDescription") -> dict[str, Any]:
@@ -270,6 +270,65 @@ def install(model: GlobalTables) -> None:
             return call
 
         _wrap(ApplicationAutoscalingBackend, name, make_scaling)
+
+
+# The record of a change is read by few (a stream consumer, a Lambda event source mapping), often
+# never: what is costly and can wait (SizeBytes) waits for the first read.
+_SIZE_PENDING = "_globaltables_size_pending"
+_SIZE_LOCK = threading.Lock()
+
+
+def stream_record_init(self: Any, table: Any, stream_type: str, event_name: str, old: Any, new: Any, seq: int) -> None:
+    """moto 5.2.5's ``StreamRecord.__init__``, with the table's region and ``SizeBytes`` left to
+    ``to_json``. The images are taken now, as moto takes them: update_item changes the stored item in
+    place afterwards. ``tests/unit/local/test_stream_records.py`` compares it with moto's own."""
+    old_a = old.to_json()["Attributes"] if old is not None else {}
+    new_a = new.to_json()["Attributes"] if new is not None else {}
+
+    rec = old if old is not None else new
+    keys = {table.hash_key_attr: rec.hash_key.to_json()}
+    if table.range_key_attr is not None and rec is not None:
+        keys[table.range_key_attr] = rec.range_key.to_json()
+
+    self.record = {
+        "eventID": mock_random.uuid4().hex,
+        "eventName": event_name,
+        "eventSource": "aws:dynamodb",
+        "eventVersion": "1.0",
+        "awsRegion": table.region_name,
+        "dynamodb": {
+            "StreamViewType": stream_type,
+            "ApproximateCreationDateTime": utcnow(),
+            "SequenceNumber": str(seq),
+            "SizeBytes": 1,  # moto dumps the record with this placeholder in place to measure it
+            "Keys": keys,
+        },
+    }
+    if stream_type in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES") and new is not None:
+        self.record["dynamodb"]["NewImage"] = new_a
+    if stream_type in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES") and old is not None:
+        self.record["dynamodb"]["OldImage"] = old_a
+    setattr(self, _SIZE_PENDING, True)
+
+
+def make_record_init(original: Callable[..., Any]) -> Callable[..., Any]:
+    def init(self: Any, table: Any, stream_type: str, event_name: str, old: Any, new: Any, seq: int) -> None:
+        stream_record_init(self, table, stream_type, event_name, old, new, seq)
+
+    return init
+
+
+def make_record_to_json(original: Callable[..., Any]) -> Callable[..., Any]:
+    def to_json(self: Any) -> dict[str, Any]:
+        if _SIZE_PENDING in self.__dict__:
+            with _SIZE_LOCK:  # two readers at once: neither sees the placeholder
+                if self.__dict__.pop(_SIZE_PENDING, False):
+                    # moto's measure ("a substantial overestimate"): the record's dynamodb part as JSON.
+                    dynamodb = self.record["dynamodb"]
+                    dynamodb["SizeBytes"] = len(dynamo_json_dump(dynamodb))
+        return original(self)
+
+    return to_json
 
 
 def _table_or_none(backend: Any, name: str) -> Any:
