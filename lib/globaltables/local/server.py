@@ -41,7 +41,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import create_server
 from waitress.task import ThreadedTaskDispatcher, WSGITask
 
-from globaltables.endpoint import HOME_ENV, announcement_path
+from globaltables.endpoint import HOME_ENV, announcement_path, port_number
 from globaltables.local import extensions, snapshot
 from globaltables.local.admin import AdminMiddleware
 from globaltables.local.dispatch import Dispatcher
@@ -319,17 +319,6 @@ def timing_text(text: str) -> str:
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     return text
-
-
-def port_number(text: str, lowest: int = 1) -> int:
-    """``--port``'s type: a TCP port, ``lowest`` to 65535 (the server module also takes 0: any free port)."""
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not lowest <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port: give {lowest} to 65535")
-    return port
 
 
 def thread_count(text: str) -> int:
