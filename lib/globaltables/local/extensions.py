@@ -25,7 +25,7 @@ DELAY_ENV = "GLOBALTABLES_REPLICATION_DELAY"
 TRANSITION_ENV = "GLOBALTABLES_REPLICA_TRANSITION_S"
 TIMING_ENV = "GLOBALTABLES_TIMING"
 DEFAULT_DELAY = "lognormal:250:0.5"
-DEFAULT_TRANSITION_S = 2.0  # the ``fast`` timing's replica transitions
+DEFAULT_TRANSITION_S = 0.5  # the ``fast`` timing's replica transitions
 DEFAULT_TIMING = "fast"
 
 
@@ -64,7 +64,7 @@ def check_moto_version() -> None:
 
 
 def check_hooks() -> None:
-    from globaltables.local import capacity, dispatch, paging, snapshot
+    from globaltables.local import capacity, dispatch, items, paging, snapshot
     from globaltables.local.backup import responses as backup_hooks
     from globaltables.local.functions import hooks as function_hooks
     from globaltables.local.replication import hooks as replication_hooks
@@ -77,6 +77,7 @@ def check_hooks() -> None:
         + paging.missing_hooks()
         + capacity.missing_hooks()
         + dispatch.missing_hooks()
+        + items.missing_hooks()
     )
     if missing:
         raise MotoHookMissing(f"moto {moto.__version__} lacks what the embedded AWS hooks: {', '.join(missing)}")
@@ -91,7 +92,7 @@ def install(settings: Settings | None = None) -> GlobalTables:
     check_hooks()
     # AWS managed policies (AWS Backup's service-role policies among them) exist in every account.
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-    from globaltables.local import capacity, dispatch, paging
+    from globaltables.local import capacity, dispatch, items, paging
     from globaltables.local.backup import responses as backup_responses
     from globaltables.local.functions import hooks as function_hooks
     from globaltables.local.replication import hooks
@@ -107,6 +108,7 @@ def install(settings: Settings | None = None) -> GlobalTables:
     backup_responses.install()
     capacity.install(model)  # after the replication hooks: a throttled call reaches none of them
     paging.install()  # after the backup extension: it pages that extension's list calls too
+    items.install()
     dispatch.install()  # last: it remembers the handler methods the extensions above added
     model.start()
     GLOBAL_TABLES = model

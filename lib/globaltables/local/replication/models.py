@@ -154,9 +154,11 @@ class Timing:
     name: str = "fast"
     create_table_s: float = 0.0
     delete_table_s: float = 0.0
-    create_replica_s: float = 2.0
-    delete_replica_s: float = 2.0
-    sync_s: float = 2.0
+    # Long enough that a poll (every 0.1 s) sees CREATING, DELETING and UPDATING; no longer, as each
+    # run waits for them in turn (two replicas added, two removed, settings synchronised).
+    create_replica_s: float = 0.5
+    delete_replica_s: float = 0.5
+    sync_s: float = 0.5
     # Races AWS has: PITR refused (ContinuousBackupsUnavailableException) until this long after a table
     # or replica turns ACTIVE; a new IAM role not yet usable by AWS Backup; the table UPDATING after a
     # deletion-protection change; a new replica not yet listed by DescribeTable in the other regions;
