@@ -145,14 +145,22 @@ def executed_sleep_cell(path):
     return nbformat.read(path, as_version=4).cells[2]  # after papermill's injected-parameters cell
 
 
+def sleep_cell_running(path):
+    """papermill saves the notebook as each cell starts: the sleeping cell is executing now."""
+    try:
+        return executed_sleep_cell(path).metadata["papermill"]["status"] == "running"
+    except (FileNotFoundError, ValueError, KeyError, IndexError, AttributeError):
+        return False  # not written yet, or being written
+
+
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_one_stop_signal_lets_the_running_cell_finish_then_stops(stop, tmp_path, isolated_home):
     notebooks = sleepy_notebooks(tmp_path / "notebooks", 3)
     process = start("--outputs", str(tmp_path / "runs"), "--run-id", "one", "--notebooks", str(notebooks))
     folder = tmp_path / "runs" / "one"
     try:
-        wait_for(lambda: started(folder, "00_sleepy"), "00_sleepy started", timeout=60)
-        time.sleep(1.5)  # inside the sleeping cell
+        wait_for(lambda: sleep_cell_running(folder / "00_sleepy.ipynb"), "00_sleepy's sleep started", timeout=60)
+        time.sleep(1.0)  # well inside the 3 s sleep
         os.killpg(process.pid, stop)
     finally:
         code, out, err = finish(process, timeout=60)
@@ -168,8 +176,7 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path, isolated_home):
     process = start("--outputs", str(tmp_path / "runs"), "--run-id", "twice", "--notebooks", str(notebooks))
     folder = tmp_path / "runs" / "twice"
     try:
-        wait_for(lambda: started(folder, "00_sleepy"), "00_sleepy started", timeout=60)
-        time.sleep(1.0)
+        wait_for(lambda: sleep_cell_running(folder / "00_sleepy.ipynb"), "00_sleepy's sleep started", timeout=60)
         os.killpg(process.pid, signal.SIGINT)
         time.sleep(0.5)
         stopped_at = time.monotonic()
