@@ -83,7 +83,7 @@ def test_pitr_of_a_new_replica_is_refused_for_a_while_after_it_turns_active(ddb,
 
 def test_a_new_replica_is_not_listed_at_first_and_the_table_looks_settled(ddb, timing):
     name = create_table(ddb[EAST])
-    timing("fast,replica_listing_lag=3,create_replica=0.2")
+    timing("fast,replica_listing_lag=3,create_replica=2")  # under way long enough for the checks below
     ddb[EAST].update_table(TableName=name, ReplicaUpdates=[{"Create": {"RegionName": WEST}}])
     table = ddb[EAST].describe_table(TableName=name)["Table"]
     assert table["TableStatus"] == "ACTIVE" and "Replicas" not in table or table["Replicas"] == []
