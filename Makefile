@@ -21,6 +21,7 @@ run: setup
 
 # Tests run in TEST_WORKERS processes (pytest-xdist), each with its own embedded AWS: most of a test's
 # time is spent waiting (kernels starting, tables changing state), so more workers than cores pay off.
+# loadgroup keeps the tests that share one killed-and-resumed run on one worker (xdist_group).
 # The ten slowest tests are listed at the end. `make test TEST_WORKERS=0` runs them in one process.
 TEST_WORKERS ?= 3
 

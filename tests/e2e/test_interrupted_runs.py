@@ -113,7 +113,9 @@ class KilledRun:
     final_folder: Path
 
 
-@pytest.fixture(scope="module")
+# Session, not module: an xdist worker may run other modules' tests between these, and a module
+# fixture would then be made again for each return.
+@pytest.fixture(scope="session")
 def killed_run(tmp_path_factory):
     """One run killed after each notebook in turn and resumed with ``--from`` the next, every kill a
     SIGKILL of the whole process group; at each kill the run's folder and the embedded AWS's state are
