@@ -21,12 +21,13 @@ run: setup
 
 # Tests run in TEST_WORKERS processes (pytest-xdist), each with its own embedded AWS: most of a test's
 # time is spent waiting (kernels starting, tables changing state), so more workers than cores pay off.
-# loadgroup keeps the tests that share one killed-and-resumed run on one worker (xdist_group).
+# loadfile keeps each test file on one worker, so the tests that share one killed-and-resumed run
+# share it (loadgroup's xdist_group marks are ignored under pytest 9.2: pytest-xdist#1386).
 # The ten slowest tests are listed at the end. `make test TEST_WORKERS=0` runs them in one process.
 TEST_WORKERS ?= 3
 
 test: setup lint browser
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=10 $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=10 $(ARGS)
 
 # The walkthrough test needs Debian's Chromium: installed when missing and this machine allows it
 # (root with apt-get); otherwise the test says why it is skipped (and fails under CI=true).

@@ -42,8 +42,6 @@ SMALL = [
 NOTEBOOKS = [p.stem for p in list_notebooks()]
 RUN_ID = "killed"
 SECRET_ID, SECRET_KEY = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-# The module's tests share one killed-and-resumed run: one xdist worker runs them all.
-pytestmark = pytest.mark.xdist_group("killed-run")
 
 
 def embedded_aws(**options) -> EmbeddedAWS:
@@ -113,8 +111,8 @@ class KilledRun:
     final_folder: Path
 
 
-# Session, not module: an xdist worker may run other modules' tests between these, and a module
-# fixture would then be made again for each return.
+# The module's tests share one killed-and-resumed run: `make test` keeps a file's tests on one worker,
+# and a session fixture is made once there even if that worker runs other tests in between.
 @pytest.fixture(scope="session")
 def killed_run(tmp_path_factory):
     """One run killed after each notebook in turn and resumed with ``--from`` the next, every kill a
