@@ -4,6 +4,7 @@ prints the URL JupyterLab really serves; a killed batch run leaves no kernel soc
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -162,8 +163,8 @@ def test_lab_on_a_taken_port_prints_the_url_jupyterlab_serves(env, tmp_path, tak
         raise AssertionError(f"JupyterLab on {port} or the embedded AWS ({embedded_pid}) outlived lab")
 
 
-def _kernel_folders(pid):
-    return list(Path(tempfile.gettempdir()).glob(f"{KERNELS_PREFIX}{pid}-*"))
+def _kernel_folders(pid, temp):
+    return list(Path(temp).glob(f"{KERNELS_PREFIX}{pid}-*"))
 
 
 def _running_cells(path):
@@ -173,7 +174,17 @@ def _running_cells(path):
         return []
 
 
-def test_killed_run_leaves_no_kernel_sockets_and_the_next_run_sweeps_them(embedded_aws, env, tmp_path):
+@pytest.fixture
+def own_temp(env):
+    """A temporary folder of the test's own, as TMPDIR: runs of other tests (other xdist workers) sweep
+    the kernel folders of dead runs in theirs, not here. Short: it holds the kernels' Unix sockets."""
+    temp = tempfile.mkdtemp(prefix="gt-")
+    env["TMPDIR"] = temp
+    yield temp
+    shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_killed_run_leaves_no_kernel_sockets_and_the_next_run_sweeps_them(embedded_aws, env, own_temp, tmp_path):
     outputs = tmp_path / "runs"
     endpoint = ["-p", f"endpoint_url={embedded_aws.endpoint}"]
     process = subprocess.Popen(
@@ -197,7 +208,7 @@ def test_killed_run_leaves_no_kernel_sockets_and_the_next_run_sweeps_them(embedd
     time.sleep(2)  # the kernel notices its runner is gone (within a second) and exits
     strays = [p.name for p in NOTEBOOKS_DIR.iterdir() if p.suffix != ".ipynb" and not p.name.startswith(".")]
     assert strays == [], "kernel files left next to the notebooks"
-    left = _kernel_folders(process.pid)
+    left = _kernel_folders(process.pid, own_temp)
     assert left, "the killed run's kernel folder (connection files, sockets) should still be in the temp folder"
     assert any(p.suffix == ".json" for p in left[0].iterdir())
 
@@ -208,7 +219,7 @@ def test_killed_run_leaves_no_kernel_sockets_and_the_next_run_sweeps_them(embedd
     nbformat.write(nb, notebooks / "00_tiny.ipynb")
     completed = cli(env, "run", "--outputs", str(outputs), "--notebooks", str(notebooks), *endpoint, timeout=300)
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert _kernel_folders(process.pid) == [], "the next run sweeps the folder of a run that is gone"
+    assert _kernel_folders(process.pid, own_temp) == [], "the next run sweeps the folder of a run that is gone"
     assert [p.name for p in notebooks.iterdir()] == ["00_tiny.ipynb"]
 
 
