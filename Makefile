@@ -24,7 +24,7 @@ run: setup
 # loadfile keeps each test file on one worker, so the tests that share one killed-and-resumed run
 # share it (loadgroup's xdist_group marks are ignored under pytest 9.2: pytest-xdist#1386).
 # The ten slowest tests are listed at the end. `make test TEST_WORKERS=0` runs them in one process.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 
 test: setup lint browser
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=10 $(ARGS)
