@@ -59,6 +59,8 @@ from moto.iam.models import iam_backends
 from moto.sts.models import sts_backends
 from moto.utilities.utils import get_partition
 
+from globaltables.local import pinning
+
 HOOKS: list[tuple[type, str]] = [(ActionAuthenticatorMixin, "_authenticate_and_authorize_action")]
 
 SESSION_S = 3600  # AssumeRole's default duration
@@ -140,7 +142,7 @@ def session_of(access_key_id: str | None) -> LambdaSession | None:
 
 
 def missing_hooks() -> list[str]:
-    return [f"{owner.__name__}.{name}" for owner, name in HOOKS if not callable(getattr(owner, name, None))]
+    return pinning.absent(HOOKS)
 
 
 def install() -> None:

@@ -58,6 +58,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.responses import DynamoHandler
 
+from globaltables.local import pinning
 from globaltables.local.replication.errors import DynamoDBError
 from globaltables.local.replication.models import GlobalTables
 
@@ -419,7 +420,7 @@ HOOKS: list[tuple[type, str]] = [*[(DynamoHandler, name) for name in METHODS], (
 
 
 def missing_hooks() -> list[str]:
-    return [f"{owner.__name__}.{name}" for owner, name in HOOKS if not callable(getattr(owner, name, None))]
+    return pinning.absent(HOOKS)
 
 
 def install(model: GlobalTables) -> Capacity:

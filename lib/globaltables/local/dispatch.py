@@ -34,6 +34,8 @@ from moto.core.utils import convert_to_flask_response
 from moto.moto_api import recorder
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
+from globaltables.local import pinning
+
 # Hosts come from requests (a service and a region), so their number is bounded by what callers send;
 # past this many, a host's backend is looked up as moto does, not remembered.
 MAX_HOSTS = 4096
@@ -71,7 +73,7 @@ HOOKS: list[tuple[Any, str]] = [
 
 
 def missing_hooks() -> list[str]:
-    return [f"{owner.__name__}.{name}" for owner, name in HOOKS if not callable(getattr(owner, name, None))]
+    return pinning.absent(HOOKS)
 
 
 WSGIResult = Iterable[bytes]

@@ -12,6 +12,7 @@ from moto.backup.models import BackupBackend
 from moto.backup.responses import BackupResponse
 from moto.core.responses import EmptyResult
 
+from globaltables.local import pinning
 from globaltables.local.backup import models
 
 EXTRA_URL_PATHS = {
@@ -176,7 +177,7 @@ HOOKS = [
 
 
 def missing_hooks() -> list[str]:
-    missing = [f"{owner.__name__}.{name}" for owner, name in HOOKS if not callable(getattr(owner, name, None))]
+    missing = pinning.absent(HOOKS)
     if not isinstance(getattr(backup_urls, "url_paths", None), dict):
         missing.append("moto.backup.urls.url_paths")
     return missing

@@ -14,14 +14,14 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 
-from globaltables.local import authorization
+from globaltables.local import authorization, pinning
 from globaltables.local.functions import executor
 
 HOOKS: list[tuple[type, str]] = [(LambdaFunction, "_invoke_lambda"), (LambdaFunction, "invoke")]
 
 
 def missing_hooks() -> list[str]:
-    mine = [f"{owner.__name__}.{name}" for owner, name in HOOKS if not callable(getattr(owner, name, None))]
+    mine = pinning.absent(HOOKS)
     return mine + authorization.missing_hooks()
 
 

@@ -38,6 +38,7 @@ from moto.dynamodb.models.utilities import dynamo_json_dump
 from moto.dynamodb.responses import DynamoHandler, DynamoResult
 from moto.moto_api._internal import mock_random
 
+from globaltables.local import pinning
 from globaltables.local.replication import global_table_api, responses, scaling
 from globaltables.local.replication.models import WRITE_LOCK, GlobalTables, table_settings
 
@@ -72,7 +73,7 @@ HOOKS: list[tuple[type, str]] = [
 
 
 def missing_hooks() -> list[str]:
-    return [f"{owner.__name__}.{name}" for owner, name in HOOKS if not callable(getattr(owner, name, None))]
+    return pinning.absent(HOOKS)
 
 
 def _wrap(owner: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
