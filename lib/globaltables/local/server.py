@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from moto.awslambda.models import LambdaFunction
@@ -274,9 +274,16 @@ def serve(
     extensions.set_endpoint(endpoint)
     settle_memory()  # after start-up and a restored snapshot, before the first request
     stop = threading.Event()
+    # A signal handler runs in the main thread between two bytecodes, possibly while that thread
+    # holds the lock inside ``stop.wait()``: calling ``stop.set()`` there (which takes the same
+    # lock) deadlocked a server that got SIGTERM just as it began to wait. The handler only writes
+    # a byte to a pipe (no lock); the main thread reads it and sets ``stop`` itself.
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)  # a storm of signals must not block the handler on a full pipe
 
     def _stop(signum: int, frame: Any) -> None:
-        stop.set()
+        with suppress(BlockingIOError):
+            os.write(wake_write, b"s")
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
@@ -287,7 +294,8 @@ def serve(
         def watch_parent() -> None:
             while not stop.wait(1.0):
                 if os.getppid() != parent:
-                    stop.set()
+                    os.write(wake_write, b"p")
+                    return
 
         threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
     thread = threading.Thread(target=serve_until, args=(server, connections, stop), name="embedded-aws", daemon=True)
@@ -303,7 +311,7 @@ def serve(
             flush=True,
         )
     try:
-        stop.wait()
+        os.read(wake_read, 1)  # a signal, or the parent gone
     finally:
         if announce_endpoint:
             withdraw_announcement()
