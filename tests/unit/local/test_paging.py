@@ -176,10 +176,12 @@ def test_scaling_targets_and_policies_are_paged(clients):
         )
     pages, targets = everything(scaling, "describe_scalable_targets", "ScalableTargets", ServiceNamespace="dynamodb")
     assert set(resources) <= {t["ResourceId"] for t in targets} and all(len(p["ScalableTargets"]) <= 2 for p in pages)
-    assert len({t["ResourceId"] for t in targets}) == len(targets)  # no target twice across pages
+    # No target twice across pages (a target is a resource and a dimension: other tests' tables have two).
+    assert len({(t["ResourceId"], t["ScalableDimension"]) for t in targets}) == len(targets)
     pages, policies = everything(scaling, "describe_scaling_policies", "ScalingPolicies", ServiceNamespace="dynamodb")
     assert {f"paging-{tag}-{i}" for i in range(3)} <= {p["PolicyName"] for p in policies}
     assert all(len(p["ScalingPolicies"]) <= 2 for p in pages)
+    assert len({p["PolicyARN"] for p in policies}) == len(policies)
 
 
 def test_backup_vaults_plans_selections_and_recovery_points_are_paged(clients):
