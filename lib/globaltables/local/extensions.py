@@ -64,7 +64,7 @@ def check_moto_version() -> None:
 
 
 def check_hooks() -> None:
-    from globaltables.local import capacity, dispatch, items, paging, snapshot
+    from globaltables.local import accounts, capacity, dispatch, items, paging, snapshot
     from globaltables.local.backup import responses as backup_hooks
     from globaltables.local.functions import hooks as function_hooks
     from globaltables.local.replication import hooks as replication_hooks
@@ -78,6 +78,7 @@ def check_hooks() -> None:
         + capacity.missing_hooks()
         + dispatch.missing_hooks()
         + items.missing_hooks()
+        + accounts.missing_hooks()
     )
     if missing:
         raise MotoHookMissing(f"moto {moto.__version__} lacks what the embedded AWS hooks: {', '.join(missing)}")
@@ -92,7 +93,7 @@ def install(settings: Settings | None = None) -> GlobalTables:
     check_hooks()
     # AWS managed policies (AWS Backup's service-role policies among them) exist in every account.
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-    from globaltables.local import capacity, dispatch, items, paging
+    from globaltables.local import accounts, capacity, dispatch, items, paging
     from globaltables.local.backup import responses as backup_responses
     from globaltables.local.functions import hooks as function_hooks
     from globaltables.local.replication import hooks
@@ -109,6 +110,7 @@ def install(settings: Settings | None = None) -> GlobalTables:
     capacity.install(model)  # after the replication hooks: a throttled call reaches none of them
     paging.install()  # after the backup extension: it pages that extension's list calls too
     items.install()
+    accounts.install()
     dispatch.install()  # last: it remembers the handler methods the extensions above added
     model.start()
     GLOBAL_TABLES = model

@@ -37,7 +37,7 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 from moto.core import DEFAULT_ACCOUNT_ID
-from moto.iam.models import get_account_id_from, iam_backends
+from moto.iam.models import iam_backends
 from moto.moto_server.werkzeug_app import create_backend_app
 from waitress import wasyncore
 from waitress.channel import HTTPChannel
@@ -210,18 +210,17 @@ def withdraw_announcement() -> None:
 
 
 def settle_memory() -> None:
-    """Build what the first request would, move it out of the collector's reach, collect the young less often.
+    """Build what the first requests would, move it out of the collector's reach, collect the young less often.
 
-    The first request of an account makes its IAM backends, one per partition, each with the AWS
-    managed policies (``get_account_id_from``, on every request); with moto's modules and the
-    extensions that is ~140,000 long-lived objects, which every full collection walked again: a
-    profile found collections a third of the time a replicated delivery took. They are made here,
-    as that request would have made them, and ``gc.freeze`` puts them in the permanent generation,
-    never walked again (they live as long as the process anyway). What requests create is still
-    collected, by the same generations, a full collection still running once the old generation
-    has grown by a quarter: memory stays bounded by what the tables hold."""
-    iam_backends[DEFAULT_ACCOUNT_ID]
-    get_account_id_from("")
+    The account's IAM backend of the ``aws`` partition (the runbook's regions are all there) holds
+    the AWS managed policies; with moto's modules and the extensions that is many long-lived objects,
+    which every full collection walked again: a profile found collections a third of the time a
+    replicated delivery took. They are made here, as the first IAM request would have made them, and
+    ``gc.freeze`` puts them in the permanent generation, never walked again (they live as long as
+    the process anyway). Other partitions' backends are made only when used (``accounts``). What
+    requests create is still collected, by the same generations, a full collection still running
+    once the old generation has grown by a quarter: memory stays bounded by what the tables hold."""
+    iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

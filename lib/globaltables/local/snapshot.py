@@ -12,8 +12,9 @@ in flight (``RequestGate``; new ones wait meanwhile) and pickles under the Dynam
 the snapshot is consistent. Monotonic deadlines (replica transitions, delayed deliveries) are saved
 as time left. Not saved: the server's endpoint and port (the new server's own are used, and Lambda
 functions get the new one), unzipped Lambda code (unzipped again on the first invocation), moto's
-random generator. Size: moto makes IAM backends for all six partitions on the first request, each
-with the AWS managed policies (about 4 MB pickled apiece): most of a small snapshot.
+random generator. Size: the IAM backend of the ``aws``
+partition, with the AWS managed policies, is most of a small snapshot (about 0.8 MB; the other
+partitions' backends exist only once used, ``accounts``).
 
 File: a magic line, one JSON header line (format version, moto version, payload size, SHA-256,
 compression, counts), then the zlib-compressed pickle. A snapshot from another format version or
