@@ -7,6 +7,8 @@ import sys
 import nbformat
 from globaltables.batch import PROJECT_DIR
 
+from tests.e2e.test_interrupted_runs import SMALL
+
 
 def run_cli(*args, cwd=PROJECT_DIR, timeout=900):
     return subprocess.run(
@@ -15,8 +17,10 @@ def run_cli(*args, cwd=PROJECT_DIR, timeout=900):
 
 
 def test_batch_run_writes_executed_notebooks_manifest_and_report(tmp_path, isolated_home):
+    """At small sizes (nbval runs the notebooks at their defaults), cleanup confirmed."""
     outputs = tmp_path / "runs"
-    completed = run_cli("run", "--outputs", str(outputs), "--run-id", "e2e-run", "-p", "table_name_prefix=e2e")
+    small = [*SMALL[:-2], "-p", "confirm_cleanup=true", "-p", "conflict_delays_ms=[0, 200]"]
+    completed = run_cli("run", "--outputs", str(outputs), "--run-id", "e2e-run", "-p", "table_name_prefix=e2e", *small)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     folder = outputs / "e2e-run"
     notebooks = sorted(p.name for p in (PROJECT_DIR / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -30,10 +34,10 @@ def test_batch_run_writes_executed_notebooks_manifest_and_report(tmp_path, isola
         "Run ready: 3 regions, primary us-east-1, manifest written",
         "IAM role ready; 3 regional keys with rotation on",
         "3 regions ACTIVE: 2 replicas, PITR and deletion protection on everywhere",
-        "0 failed writes; every replica holds exactly the 300 items written",
+        "0 failed writes; every replica holds exactly the 30 items written",
         "12 alarms with actions in 3 regions; replication lag measured on 6 region pairs",
         "function invoked in 3 regions; it wrote and read the table in all 3 regions each time",
-        "PITR on in 3 regions; backup completed; restored table matches the source's 300 sample items",
+        "PITR on in 3 regions; backup completed; restored table matches the source's 30 sample items",
         "load applied in 3 regions with 0 errors (0 throttled calls backed off); figures in performance.json and performance.csv",
         "2 storm(s) converged to identical replicas (0 throttled calls backed off); versioned and sharded idempotent updates lost nothing",
         "nothing of run e2e-run is left in 3 regions",
