@@ -32,6 +32,8 @@ def admin(embedded_aws):
         api.set_outage(region, False)
     for region in status["paused_regions"]:
         api.resume_replication(region)
+    for region in status["isolated_regions"]:
+        api.set_isolated(region, False)
     api.configure(delay="0", replica_transition_s=0.1)
 
 

@@ -72,6 +72,13 @@ class EmbeddedAWSAdmin:
     def set_outage(self, region: str, down: bool = True) -> dict[str, Any]:
         return self._call("POST", "faults", {"region": region, "outage": down})
 
+    def set_isolated(self, region: str, isolated: bool = True) -> dict[str, Any]:
+        """The region's APIs answer, but it reaches no other region: replicated writes to and from it are
+        held (an MREC table keeps accepting writes there); an MRSC table there answers writes and strongly
+        consistent reads with HTTP 500 InternalServerError, serves eventually consistent reads, and the
+        other two regions keep serving (quorum of two)."""
+        return self._call("POST", "faults", {"region": region, "isolated": isolated})
+
     def pause_replication(self, region: str) -> dict[str, Any]:
         return self._call("POST", "faults", {"region": region, "replication_paused": True})
 

@@ -1,6 +1,9 @@
-"""Fault switches of the embedded AWS, per region: an outage (the region's APIs answer 503) and paused
+"""Fault switches of the embedded AWS, per region: an outage (the region's APIs answer 503), paused
 replication to and from a region (the embedded twin of AWS FIS's
-``aws:dynamodb:global-table-pause-replication``). Both hold replicated writes; recovery drains them."""
+``aws:dynamodb:global-table-pause-replication``) and an isolated region (its APIs answer, but it reaches
+no other region). All three hold replicated writes; recovery drains them. For an MRSC table each makes
+the region unreachable by the others' quorum; an isolated region (or one with replication paused)
+answers its own writes and strongly consistent reads with InternalServerError (``replication.strong``)."""
 
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ class OutageMiddleware:
 
 def admin_routes(model: GlobalTables) -> dict[tuple[str, str], Callable[[dict[str, Any], bytes], tuple[int, Any]]]:
     """``GET replication`` (status and backlog), ``POST replication`` (delay, timing, replica transition
-    time), ``POST faults`` ({"region", "outage"?, "replication_paused"?})."""
+    time), ``POST faults`` ({"region", "outage"?, "replication_paused"?, "isolated"?})."""
     from globaltables.local.replication.models import DelayDistribution, Timing
 
     def status(environ: dict[str, Any], body: bytes) -> tuple[int, Any]:
@@ -77,13 +80,15 @@ def admin_routes(model: GlobalTables) -> dict[tuple[str, str], Callable[[dict[st
         region = settings.get("region")
         if not region:
             raise ValueError('a fault names its region: {"region": "eu-west-1", "outage": true}')
-        unknown = set(settings) - {"region", "outage", "replication_paused"}
+        unknown = set(settings) - {"region", "outage", "replication_paused", "isolated"}
         if unknown:
-            raise ValueError(f"unknown fault settings {sorted(unknown)}: use outage, replication_paused")
+            raise ValueError(f"unknown fault settings {sorted(unknown)}: use outage, replication_paused, isolated")
         if "outage" in settings:
             model.set_outage(region, bool(settings["outage"]))
         if "replication_paused" in settings:
             model.set_paused(region, bool(settings["replication_paused"]))
+        if "isolated" in settings:
+            model.set_isolated(region, bool(settings["isolated"]))
         return 200, model.status()
 
     return {("GET", "replication"): status, ("POST", "replication"): configure, ("POST", "faults"): faults}

@@ -2,8 +2,9 @@
 
 A snapshot is every moto backend in use (each service's ``BackendDict``: account -> region ->
 backend, pickled in one go so references between backends stay shared), this project's
-global-tables state (replica groups, item versions, replicated writes in flight *and held* for a
-paused or failed region, fault switches, replication settings) and the backup extension's state
+global-tables state (replica groups with their consistency mode and MRSC witness, item versions,
+replicated writes in flight *and held* for a paused, failed or isolated region, fault switches,
+replication settings) and the backup extension's state
 (selections, jobs, recovery points). A new server loads it before it answers its first request.
 
 Saving first gives replicated writes in flight up to ``settle_s`` to land (those held for a paused or
@@ -401,6 +402,7 @@ def save(
         "held": header["held"],
         "paused_regions": sorted(model.paused_regions),
         "outage_regions": sorted(model.outage_regions),
+        "isolated_regions": sorted(model.isolated_regions),
     }
 
 

@@ -335,17 +335,7 @@ def test_request_signed_for_a_region_that_does_not_exist_fails_at_once(embedded_
 @pytest.mark.parametrize(
     ("parameter", "arguments"),
     [
-        (
-            "MultiRegionConsistency",
-            {"MultiRegionConsistency": "STRONG", "ReplicaUpdates": [{"Create": {"RegionName": WEST}}]},
-        ),
-        (
-            "GlobalTableWitnessUpdates",
-            {
-                "GlobalTableWitnessUpdates": [{"Create": {"RegionName": ASIA}}],
-                "ReplicaUpdates": [{"Create": {"RegionName": WEST}}],
-            },
-        ),
+        # MultiRegionConsistency and GlobalTableWitnessUpdates are emulated since issue 16 (test_mrsc.py).
         (
             "ReplicaUpdates.Disassociate",
             {"ReplicaUpdates": [{"Disassociate": {"RegionName": WEST, "DisassociationMode": "DISASSOCIATE"}}]},

@@ -353,6 +353,191 @@ class ReplicaDeletionProtected(DynamoDBError):
     )
 
 
+# ----- multi-Region strong consistency (MRSC) -----------------------------------------------------
+# AWS documents the rules (developer guide, *How DynamoDB global tables work*; the API reference of
+# ``UpdateTable``) but no message for any refusal. Where ack-api-quirks recorded one DynamoDB returned
+# (third party, observed, DDB-TABLE-201/220/259/261), it is used and said so; the rest are *our wording*.
+
+STRONG = "global tables with MultiRegionConsistency set to STRONG"
+STRONG_TABLE = "global table with MultiRegionConsistency set to STRONG"
+
+
+class StrongReplicaCount(DynamoDBError):
+    """Not exactly three regions in all (the table's, the replicas', the witness'): AWS's rule "A MRSC
+    global table must be deployed in exactly three Regions"; wording observed by ack-api-quirks."""
+
+    template = f"Unsupported replica count for {STRONG}."
+
+
+class WitnessNeedsStrong(DynamoDBError):
+    """``GlobalTableWitnessUpdates`` without ``MultiRegionConsistency: STRONG`` (ack-api-quirks)."""
+
+    template = "MultiRegionConsistency must be set as STRONG when GlobalTableWitnessUpdates parameter is present."
+
+
+class TooManyWitnesses(DynamoDBError):
+    """More than one witness update: the service model's ``max: 1``, in AWS's constraint wording."""
+
+    template = (
+        "1 validation error detected: Value '{value}' at 'globalTableWitnessUpdates' failed to satisfy "
+        "constraint: Member must have length less than or equal to 1"
+    )
+
+
+class RegionTargetedTwice(DynamoDBError):
+    """The same region twice among the replicas and the witness to create (ack-api-quirks)."""
+
+    template = "Cannot target multiple regions with the same action"
+
+
+class WitnessInReplicaRegion(DynamoDBError):
+    """The witness in the table's own region (ack-api-quirks)."""
+
+    template = f"Cannot add a witness in the same region as an existing replica when creating a {STRONG_TABLE}."
+
+
+class StrongRegionUnsupported(DynamoDBError):
+    """A region in none of AWS's three MRSC region sets (ack-api-quirks; the regions listed)."""
+
+    template = f"Unsupported Region(s) specified for {STRONG}: [{{regions}}]."
+
+
+class StrongRegionSetsMixed(DynamoDBError):
+    """Regions of two MRSC region sets: AWS documents "MRSC global tables cannot span Region sets"
+    (ack-api-quirks saw one such request accepted); *our wording*, naming each region's set."""
+
+    template = (
+        f"Unsupported Region combination for {STRONG}: {{members}}. All Regions of the global table, witness "
+        "included, must belong to one Region set: {sets}."
+    )
+
+
+class StrongTableNotEmpty(DynamoDBError):
+    """AWS's rule ("Converting a single-Region table to a MRSC global table with existing items is not
+    supported"); *our wording*."""
+
+    template = (
+        f"Table {{name}} contains items. Only an empty table can be converted to a {STRONG_TABLE}; "
+        "converting a table with existing items is not supported."
+    )
+
+
+class StrongLocalIndexes(DynamoDBError):
+    """AWS's rule ("Local secondary indexes (LSIs) are not supported for MRSC global tables"); *our wording*."""
+
+    template = f"Local secondary indexes are not supported for {STRONG}. Table {{name}} has: {{indexes}}."
+
+
+class StrongTimeToLive(DynamoDBError):
+    """AWS's rule ("Time to Live (TTL) is not supported for MRSC global tables"), for ``UpdateTimeToLive``
+    on a member and for converting a table whose TTL is enabled; *our wording*."""
+
+    template = f"Time to Live is not supported for {STRONG}: {{name}}."
+
+
+class StrongTransactions(DynamoDBError):
+    """AWS: MRSC tables "do not support transaction operations, and will return an error if those
+    operations are invoked on an MRSC replica"; the code and wording are *ours*."""
+
+    template = f"Transactions are not supported for {STRONG}: {{operation}} names table {{name}}."
+
+
+class StrongOtherFields(DynamoDBError):
+    """Another setting in the UpdateTable that creates or dissolves an MRSC table (ack-api-quirks)."""
+
+    template = "Requests that modify replicas or witnesses must not also modify other fields"
+
+
+class StrongExistingGlobalTable(DynamoDBError):
+    """``MultiRegionConsistency`` on a table that already is a global table, either mode: AWS's rule
+    "You cannot change a global table's consistency mode after creation" (wording: ack-api-quirks)."""
+
+    template = "MultiRegionConsistency parameter is unsupported on existing global table"
+
+
+class StrongOnlyCreates(DynamoDBError):
+    """``MultiRegionConsistency`` with a replica Update or Delete (ack-api-quirks)."""
+
+    template = "Only Replica Create actions are supported when MultiRegionConsistency parameter is provided."
+
+
+class StrongNoNewReplicas(DynamoDBError):
+    """A replica Create on an MRSC table: "You cannot add additional replicas to an existing MRSC global
+    table" (wording: ack-api-quirks)."""
+
+    template = "Cannot add replicas to a global table with strong MultiRegionConsistency"
+
+
+class StrongNoNewWitness(DynamoDBError):
+    """A witness Create on an existing table: "The witness must be added when creating the MRSC global
+    table" (service model); *our wording*."""
+
+    template = (
+        f"Cannot add a witness to an existing global table. The witness must be added when creating a "
+        f"{STRONG_TABLE}, in the same UpdateTable as its replicas."
+    )
+
+
+class StrongSingleReplicaDeletion(DynamoDBError):
+    """``DeleteTable`` of a member, or a single replica Delete on a three-replica table: AWS's rule "You
+    cannot delete a single replica or a witness from a MRSC global table" (wording: ack-api-quirks)."""
+
+    template = f"Deletion of only one table replica is not supported for {STRONG}."
+
+
+class StrongDeleteWithoutWitness(DynamoDBError):
+    """One replica Delete on a table with a witness, without the witness (ack-api-quirks)."""
+
+    template = "Update table delete operation does not include all witnesses."
+
+
+class StrongWitnessOnlyDeletion(DynamoDBError):
+    """A witness Delete without a replica Delete: the service model's "you must delete both a replica
+    and the witness together"; *our wording* in those words."""
+
+    template = (
+        f"Deletion of only the witness is not supported for {STRONG}. "
+        "Delete a replica and the witness together in one request."
+    )
+
+
+class WitnessesNotInGlobalTable(DynamoDBError):
+    """A witness Delete for a region that is not the table's witness (ack-api-quirks recorded the end
+    of the message; its start follows ``ReplicasNotInGlobalTable``)."""
+
+    template = (
+        "Update global table operation failed because one or more witnesses were not part of the global table. "
+        "Please retry the request without these witnesses: [{regions}]."
+    )
+
+
+class ReplicatedWriteConflict(DynamoDBError):
+    """A write to an item that a write from another region is still replicating: the service model's
+    documentation string of ReplicatedWriteConflictException; AWS's runtime text is not documented.
+    HTTP 409, as botocore's retry configuration (``_retry.json``, DynamoDB's ``write_conflict`` policy)
+    expects it from AWS: that legacy retry mode retries it only with status 409."""
+
+    code = 409
+    error_code = "ReplicatedWriteConflictException"
+    template = (
+        "The request was rejected because one or more items in the request are being modified by a request "
+        "in another Region."
+    )
+
+
+class NoQuorum(DynamoDBError):
+    """A write or strongly consistent read in a region that reaches no other region of its MRSC table.
+    AWS documents only that such requests "will return errors" while eventually consistent reads are
+    served; HTTP 500 InternalServerError and the wording are *ours*."""
+
+    code = 500
+    error_code = "InternalServerError"
+    template = (
+        "Internal server error: Region {region} cannot reach another Region of the global table {name} to "
+        "establish a quorum; only eventually consistent reads are served there meanwhile."
+    )
+
+
 # ----- what the embedded AWS does not emulate ------------------------------------------------------
 
 

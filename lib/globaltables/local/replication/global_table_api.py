@@ -57,7 +57,8 @@ def _always(value: Any) -> bool:
 
 # Parameters moto 5.2.5 accepts and ignores that nothing in the embedded AWS emulates: refused, with
 # the value test that refuses them. TableClass, OnDemandThroughput, WarmThroughput, SSESpecification
-# and ReplicaUpdates' per-replica overrides are left to the settings synchronisation (issue 13, point 1).
+# and ReplicaUpdates' per-replica overrides are left to the settings synchronisation (issue 13, point 1);
+# MultiRegionConsistency and GlobalTableWitnessUpdates to ``strong`` (issue 16).
 NOT_EMULATED: dict[str, dict[str, Callable[[Any], bool]]] = {
     "CreateTable": {
         "ResourcePolicy": _always,
@@ -66,8 +67,6 @@ NOT_EMULATED: dict[str, dict[str, Callable[[Any], bool]]] = {
         "VectorIndexes": _always,
     },
     "UpdateTable": {
-        "MultiRegionConsistency": _always,
-        "GlobalTableWitnessUpdates": _always,
         "GlobalTableSettingsReplicationMode": _always,
         "DisassociationProtectionEnabled": _always,
         "VectorIndexUpdates": _always,
@@ -120,6 +119,10 @@ def _check_replica_updates(handler: Any, params: dict[str, Any]) -> None:
         region = (update[actions[0]] or {}).get("RegionName")
         if region:
             check_region(region, handler.region)
+    for update in params.get("GlobalTableWitnessUpdates") or []:
+        for spec in update.values():
+            if spec and spec.get("RegionName"):
+                check_region(spec["RegionName"], handler.region)
 
 
 def _check_deletion_protection(model: GlobalTables, handler: Any, params: dict[str, Any]) -> None:

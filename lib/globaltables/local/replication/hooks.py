@@ -7,18 +7,20 @@
 | ``StreamRecord.__init__`` | moto stamps every record ``awsRegion: us-east-1``; replicas need their own region. moto 5.2.5's body otherwise, except ``SizeBytes`` (the whole record dumped to JSON, on every change): left to the first read |
 | ``StreamRecord.to_json`` | the one way moto reads a record (``GetRecords``, a Lambda event source mapping): ``SizeBytes`` is computed there, once, from the same record as moto's ``__init__`` dumped |
 | ``Table.describe`` | adds ``GlobalTableVersion``, ``Replicas`` (a new one only once listed) and the transient statuses (table, indexes, INACCESSIBLE_ENCRYPTION_CREDENTIALS with ``SSEDescription.InaccessibleEncryptionDateTime``), ``TableClassSummary`` and ``OnDemandThroughput`` (moto keeps neither); resolves a KMS alias to the key ARN as AWS reports it |
-| ``DynamoHandler.update_table`` | ``ReplicaUpdates`` and the global-table checks, before moto's own update; after it, what moto ignores (table class, on-demand throughput, SSE), the synchronised settings sent to every replica, and the table UPDATING after a deletion-protection change (the handler, not the backend: the request says which settings changed) |
+| ``DynamoHandler.update_table`` | ``ReplicaUpdates`` and the global-table checks (MRSC's conversion and dissolution: ``strong``), before moto's own update; after it, what moto ignores (table class, on-demand throughput, SSE), the synchronised settings sent to every replica, and the table UPDATING after a deletion-protection change (the handler, not the backend: the request says which settings changed) |
 | ``DynamoHandler.update_continuous_backups``, ``DynamoHandler.create_backup`` | the two calls AWS refuses with ContinuousBackupsUnavailableException in the first seconds after a table turns ACTIVE; the handler, not the backend: AWS Backup's jobs call the backend's ``create_backup`` and are not refused |
 | ``DynamoHandler.create_table`` | the answer says CREATING, and the table stays CREATING for the timing's duration; keeps ``TableClass`` and ``OnDemandThroughput`` |
 | ``DynamoHandler.delete_table`` | the answer says DELETING (moto describes the table as it was) |
 | ``DynamoDBBackend.delete_table`` | refuses while the table is CREATING or the global table changes; keeps the table visible as DELETING for the timing's duration; a deleted replica leaves its group, as a replica deletion does |
-| ``DynamoDBBackend.update_time_to_live`` | time to live is synchronised: the change reaches every replica; a second change while one is on its way is refused |
+| ``DynamoDBBackend.update_time_to_live`` | time to live is synchronised: the change reaches every replica; a second change while one is on its way is refused; enabling it on an MRSC table is refused |
 | ``DynamoHandler.call_action`` | every DynamoDB request passes here with its parsed parameters before its handler: ``global_table_api`` refuses what moto would ignore or AWS refuses up front (parameters not emulated, ``ReplicaUpdates`` shape and regions, deletion protection) |
 | ``DynamoHandler`` (added) | the global-table operations moto lacks (``global_table_api.operations``), as methods moto's ``call_action`` dispatches; start-up fails if moto has one itself |
-| ``DynamoHandler`` read and write methods (``DATA_PLANE_ACTIONS``) | one place per API call, before moto looks the table up: a table CREATING or DELETING answers ResourceNotFoundException, an index backfilling ValidationException |
+| ``DynamoHandler`` read and write methods (``DATA_PLANE_ACTIONS``) | one place per API call, before moto looks the table up: a table CREATING or DELETING answers ResourceNotFoundException, an index backfilling ValidationException; on an MRSC table (``strong``) the call as a whole waits for its quorum (one wait for a whole BatchWriteItem, whose items moto writes one by one), its items are in flight meanwhile, and a transaction is refused |
 | ``ApplicationAutoscalingBackend`` ``register_scalable_target``, ``put_scaling_policy``, ``deregister_scalable_target``, ``delete_scaling_policy`` | every request of those actions and ``UpdateTableReplicaAutoScaling`` pass here: write auto scaling of a replica is mirrored to every other replica (``scaling``); read scaling stays in its region |
 
-Used, not wrapped: ``Table._get_default_encryption_key`` (a replica's AWS managed key when the SSE type changes).
+Used, not wrapped: ``Table._get_default_encryption_key`` (a replica's AWS managed key when the SSE type changes);
+``Table.stream_shard``, where an MRSC table without a stream gets ``strong.CaptureShard`` (moto calls its
+``add`` for every change, as it calls ``StreamShard.add``).
 ``install`` checks every hook exists before patching, so a moto upgrade that moves one fails loudly.
 """
 
@@ -39,7 +41,7 @@ from moto.dynamodb.responses import DynamoHandler, DynamoResult
 from moto.moto_api._internal import mock_random
 
 from globaltables.local import pinning
-from globaltables.local.replication import global_table_api, responses, scaling
+from globaltables.local.replication import global_table_api, responses, scaling, strong
 from globaltables.local.replication.models import WRITE_LOCK, GlobalTables, table_settings
 
 WRITE_METHODS = (
@@ -61,6 +63,7 @@ HOOKS: list[tuple[type, str]] = [
     (StreamRecord, "to_json"),
     (Table, "describe"),
     (Table, "_get_default_encryption_key"),
+    (Table, "set_stream_specification"),
     (DynamoHandler, "update_table"),
     (DynamoHandler, "create_table"),
     (DynamoHandler, "delete_table"),
@@ -86,6 +89,7 @@ def _wrap(owner: type, name: str, make: Callable[[Callable[..., Any]], Callable[
 
 
 def install(model: GlobalTables) -> None:
+    strong.CaptureShard.model = model
     global_table_api.add_operations(model)
     _wrap(DynamoHandler, "call_action", global_table_api.call_action_hook(model))
     for name in WRITE_METHODS:
@@ -145,12 +149,18 @@ def install(model: GlobalTables) -> None:
                 model.housekeeping()
                 table = self.dynamodb_backend.get_table(body["TableName"])
                 responses.check_table_ready(model, table)
+                if strong.handles(model, table, body) and strong.update_table(model, table, body):
+                    return DynamoResult(table.describe())
                 responses.check_table_update(model, table, body)
                 responses.check_table_class(body)
                 replica_updates = body.get("ReplicaUpdates")
                 if replica_updates:
                     responses.apply_replica_updates(model, table, replica_updates)
-                    others = {k for k, v in body.items() if v is not None} - {"TableName", "ReplicaUpdates"}
+                    others = {k for k, v in body.items() if v is not None} - {
+                        "TableName",
+                        "ReplicaUpdates",
+                        "MultiRegionConsistency",
+                    }
                     if not others:
                         return DynamoResult(table.describe())
                 created, deleted = responses.index_changes(table, body)
@@ -165,7 +175,8 @@ def install(model: GlobalTables) -> None:
                 responses.apply_unmodelled_update(model, table, body)
                 if body.get("DeletionProtectionEnabled") not in (None, protected):
                     model.protection_changed(table)
-                model.settings_changed(table, responses.synchronised_settings(table, body), created, deleted)
+                settings = strong.synchronised(model.group_of(table), responses.synchronised_settings(table, body))
+                model.settings_changed(table, settings, created, deleted)
                 return DynamoResult(table.describe())
 
         return update_table
@@ -219,6 +230,7 @@ def install(model: GlobalTables) -> None:
                 table = _table_or_none(self, table_name)
                 if table is not None:
                     responses.check_ttl_update(model, table)
+                    strong.check_time_to_live(model, table, ttl_spec)
                 original(self, table_name, ttl_spec)
                 if table is not None:
                     model.settings_changed(table, {"ttl": dict(table.ttl)})
@@ -231,8 +243,9 @@ def install(model: GlobalTables) -> None:
 
         def make_data_plane(original: Callable[..., Any], action: str = action) -> Callable[..., Any]:
             def call(self: Any) -> Any:
-                responses.check_data_plane(model, self.dynamodb_backend, action, getattr(self, "params", {}) or {})
-                return original(self)
+                body = getattr(self, "params", {}) or {}
+                tables = responses.check_data_plane(model, self.dynamodb_backend, action, body)
+                return strong.serve(model, self, action, body, tables, original)
 
             return call
 

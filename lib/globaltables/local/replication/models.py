@@ -15,6 +15,11 @@ How replication works here, as on AWS, item by item:
   again, so they do not replicate back.
 - The sending region's CloudWatch gets ``ReplicationLatency`` (ms, from the write's acknowledgement to
   its visibility in the receiving replica) with dimensions ``TableName`` and ``ReceivingRegion``.
+- A multi-Region strongly consistent (MRSC) group (``ReplicaGroup.consistency`` STRONG, maybe with a
+  ``Witness``) replicates the same way, except that the write's delivery to one other member is due when
+  its caller's round trip ends and is applied then, that strongly consistent reads and writes first take
+  the deliveries still on their way to their table (``take_pending``), and that no ReplicationLatency is
+  published; the request side is ``strong.py``.
 
 Table lifecycle and settings, as AWS documents them (durations from ``Timing``):
 
@@ -270,6 +275,19 @@ class Replica:
 
 
 @dataclass
+class Witness:
+    """The witness region of an MRSC global table: no table of the account's, only a status (CREATING,
+    ACTIVE, DELETING until ``due``) and a vote in the quorum of writes and strongly consistent reads."""
+
+    region: str
+    status: str
+    due: float = 0.0
+
+    def describe(self) -> dict[str, Any]:
+        return {"RegionName": self.region, "WitnessStatus": self.status}
+
+
+@dataclass
 class Sync:
     """A change of synchronised settings made in ``source``, on its way to the other replicas: applied
     to them when ``due``; until then the ``regions`` listed are UPDATING (and the whole table busy)."""
@@ -314,14 +332,24 @@ class ReplicaGroup:
     # The synchronised value of what a replica may override (``read_capacity``, ``index_read_capacity``,
     # ``table_class``, ``max_read_request_units``): what replicas without an override, and new ones, get.
     synced: dict[str, Any] = field(default_factory=dict)
+    # EVENTUAL (MREC) or STRONG (MRSC, ``strong.py``), and the MRSC table's witness, if it has one. Plain
+    # defaults, not factories: a group pickled before MRSC existed reads them from the class.
+    consistency: str = "EVENTUAL"
+    witness: Witness | None = None
+
+    @property
+    def strong(self) -> bool:
+        return self.consistency == "STRONG"
 
     def busy(self) -> bool:
-        return bool(self.syncs) or any(r.status != "ACTIVE" for r in self.replicas.values())
+        witness_busy = self.witness is not None and self.witness.status != "ACTIVE"
+        return bool(self.syncs) or witness_busy or any(r.status != "ACTIVE" for r in self.replicas.values())
 
     def seems_busy(self, now: float) -> bool:
         """``busy`` as DescribeTable shows it: a replica not listed yet changes nothing there yet."""
         listed = [r for r in self.replicas.values() if r.listed_at <= now]
-        return bool(self.syncs) or any(r.status != "ACTIVE" for r in listed)
+        witness_busy = self.witness is not None and self.witness.status != "ACTIVE"
+        return bool(self.syncs) or witness_busy or any(r.status != "ACTIVE" for r in listed)
 
     def replica_status(self, replica: Replica) -> str:
         if replica.status == "ACTIVE" and any(replica.region in sync.regions for sync in self.syncs):
@@ -341,6 +369,8 @@ class Delivery:
     image: Any = field(compare=False)  # an Item to store, or None for a delete
     timestamp: int = field(compare=False)
     acknowledged_at: float = field(compare=False)  # wall clock, seconds
+    # A write of an MRSC table: no ReplicationLatency metric (AWS publishes none for MRSC).
+    strong: bool = field(default=False, compare=False)
 
 
 @dataclass
@@ -354,6 +384,9 @@ class _Capture(threading.local):
     depth = 0
     applying = False
     writes: dict[Any, CapturedWrite] | None = None
+    # The MRSC write this thread is making (``strong.StrongWrite``), which ``_publish`` reports its
+    # acknowledging deliveries to; None for every other write.
+    strong: Any = None
 
 
 # What moto's ``Item`` and ``DynamoType`` hold; ``copy_item`` copies exactly these, as their own
@@ -497,6 +530,11 @@ class GlobalTables:
         self.index_transitions: list[IndexTransition] = []
         self.paused_regions: set[str] = set()
         self.outage_regions: set[str] = set()
+        # Regions whose APIs answer but which reach no other region (``set_isolated``).
+        self.isolated_regions: set[str] = set()
+        # MRSC writes between their start and their acknowledgement, per (account, table, item key):
+        # region -> writes in flight (``strong``: a write from another region conflicts meanwhile).
+        self.in_flight: dict[tuple[str, str, Any], dict[str, int]] = {}
         self.rng = random.Random(seed)
         self._queue: list[Delivery] = []
         self._held: list[Delivery] = []
@@ -544,10 +582,11 @@ class GlobalTables:
             self.groups[key] = group
         return self.groups[key]
 
-    def add_replica(self, source: Any, region: str, kms_key_arn: str | None) -> Replica:
+    def add_replica(self, source: Any, region: str, kms_key_arn: str | None, stream: bool = True) -> Replica:
         """Create the replica table in ``region`` from ``source`` with the synchronised settings (schema,
         indexes, billing and capacity, stream, SSE type, time to live, table class, ...) and copy the
-        source's items into it. Its status is CREATING for the timing's ``create_replica_s``."""
+        source's items into it. Its status is CREATING for the timing's ``create_replica_s``. Without
+        ``stream`` (an MRSC replica: AWS leaves its stream off) the caller captures its writes otherwise."""
         group = self.start_group(source)
         backend = dynamodb_backends[source.account_id][region]
         sse = None
@@ -562,7 +601,7 @@ class GlobalTables:
             attr=copy.deepcopy(source.attr),
             global_indexes=[i.describe() for i in source.global_indexes if i.status != "DELETING"] or None,
             indexes=[index.describe() for index in source.indexes] or None,
-            streams={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            streams={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"} if stream else None,
             billing_mode=source.billing_mode,
             sse_specification=sse,
             tags=[],
@@ -643,9 +682,12 @@ class GlobalTables:
             return
         group.replicas.pop(region, None)
         group.versions.pop(region, None)
-        if len(group.replicas) <= 1:
+        self._dissolve_if_single(group)
+
+    def _dissolve_if_single(self, group: ReplicaGroup) -> None:
+        if len(group.replicas) <= 1 and group.witness is None:
             # A single table left is a plain table again; an empty group is forgotten.
-            self.groups.pop((account_id, table_name), None)
+            self.groups.pop((group.account_id, group.table_name), None)
 
     def housekeeping(self) -> None:
         """Finish the transitions that are due: replicas and tables CREATING to ACTIVE and DELETING to
@@ -659,6 +701,13 @@ class GlobalTables:
                         target = dynamodb_backends[group.account_id][region].tables.get(group.table_name)
                         if region != sync.source and target is not None:
                             apply_settings(target, sync.settings, replica)
+                witness = group.witness
+                if witness is not None and witness.status in ("CREATING", "DELETING") and now >= witness.due:
+                    if witness.status == "CREATING":
+                        witness.status = "ACTIVE"
+                    else:
+                        group.witness = None
+                        self._dissolve_if_single(group)
                 for replica in list(group.replicas.values()):
                     if replica.status == "CREATING" and now >= replica.due:
                         replica.status = "ACTIVE"
@@ -731,6 +780,10 @@ class GlobalTables:
                 for region, r in group.replicas.items()
                 if region != table.region_name and r.listed_at <= now
             ]
+            if group.strong:  # AWS omits the key for MREC (EVENTUAL)
+                extras["MultiRegionConsistency"] = "STRONG"
+            if group.witness is not None:
+                extras["GlobalTableWitnesses"] = [group.witness.describe()]
         return extras
 
     def _listed_status(self, group: ReplicaGroup, replica: Replica) -> str:
@@ -902,6 +955,13 @@ class GlobalTables:
             if succeeded and writes:
                 self._publish(list(writes.values()))
 
+    def begin_strong_write(self, write: Any) -> None:
+        """The calling thread's next writes are one MRSC API write (``strong.StrongWrite``)."""
+        self._capture.strong = write
+
+    def end_strong_write(self) -> None:
+        self._capture.strong = None
+
     def captured(self, table: Any, old: Any, new: Any) -> None:
         """Called for every stream record moto adds; keeps the last image per key of this call."""
         if self._capture.applying or self._capture.writes is None or self.group_of(table) is None:
@@ -928,24 +988,33 @@ class GlobalTables:
             source = write.table.region_name
             stamp = self._next_timestamp()
             group.versions.setdefault(source, {})[write.key] = (stamp, source)
+            # An MRSC write made through the API waits for its delivery to one other region (the
+            # acknowledging ``partner``: due at the end of the caller's one delay draw).
+            strong_write = self._capture.strong if group.strong else None
+            partner = strong_write.partner(group) if strong_write is not None else None
             for target in group.replicas:
                 if target == source:
                     continue
-                due = now + self.delay.draw_ms(self.rng) / 1000.0
-                deliveries.append(
-                    Delivery(
-                        due,
-                        next(self._sequence),
-                        source,
-                        target,
-                        group.account_id,
-                        group.table_name,
-                        write.key,
-                        write.image,
-                        stamp,
-                        acknowledged,
-                    )
+                if target == partner:
+                    due = strong_write.acknowledged_by
+                else:
+                    due = now + self.delay.draw_ms(self.rng) / 1000.0
+                delivery = Delivery(
+                    due,
+                    next(self._sequence),
+                    source,
+                    target,
+                    group.account_id,
+                    group.table_name,
+                    write.key,
+                    write.image,
+                    stamp,
+                    acknowledged,
+                    group.strong,
                 )
+                deliveries.append(delivery)
+                if target == partner:
+                    strong_write.acknowledging.append(delivery)
         if deliveries:
             with self._wakeup:
                 for delivery in deliveries:
@@ -992,6 +1061,8 @@ class GlobalTables:
                         g.versions,
                         [replace(sync, due=max(0.0, sync.due - now)) for sync in g.syncs],
                         g.synced,
+                        g.consistency,
+                        replace(g.witness, due=max(0.0, g.witness.due - now)) if g.witness is not None else None,
                     )
                     for g in self.groups.values()
                 ],
@@ -999,6 +1070,7 @@ class GlobalTables:
                 "index_transitions": [replace(c, due=max(0.0, c.due - now)) for c in self.index_transitions],
                 "paused_regions": sorted(self.paused_regions),
                 "outage_regions": sorted(self.outage_regions),
+                "isolated_regions": sorted(self.isolated_regions),
                 "queue": [replace(d, due=max(0.0, d.due - now)) for d in self._queue],
                 "held": [replace(d, due=0.0) for d in self._held],
                 "next_sequence": next(self._sequence),
@@ -1023,6 +1095,8 @@ class GlobalTables:
                     replica.listed_at = now + replica.listed_at
                 for sync in group.syncs:
                     sync.due = now + sync.due
+                if group.witness is not None:
+                    group.witness.due = now + group.witness.due
                 self.groups[(group.account_id, group.table_name)] = group
             self.transitions = {key: replace(t, due=now + t.due) for key, t in state.get("transitions", {}).items()}
             self.index_transitions = [replace(c, due=now + c.due) for c in state.get("index_transitions", [])]
@@ -1030,6 +1104,11 @@ class GlobalTables:
             self.paused_regions.update(state["paused_regions"])
             self.outage_regions.clear()
             self.outage_regions.update(state["outage_regions"])
+            self.isolated_regions.clear()
+            self.isolated_regions.update(state.get("isolated_regions", []))
+            # No AWS request is in flight when a snapshot is taken, so no MRSC write is between its
+            # start and its acknowledgement: none conflicts after a restore.
+            self.in_flight.clear()
             self._queue = [replace(d, due=now + d.due) for d in state["queue"]]
             heapq.heapify(self._queue)
             self._held = [replace(d, due=now) for d in state["held"]]
@@ -1051,11 +1130,15 @@ class GlobalTables:
                     timeout = max(0.0, min(timeout, self._queue[0].due - time.monotonic()))
                 if timeout > 0:
                     self._wakeup.wait(timeout)
-                due: list[Delivery] = []
-                now = time.monotonic()
-                while self._queue and self._queue[0].due <= now:
-                    due.append(heapq.heappop(self._queue))
-            self.deliver(due)
+            # Taken off the queue and applied in one hold of the write lock: an MRSC strongly consistent
+            # read (``take_pending``) then never misses a delivery that is neither queued nor applied.
+            with WRITE_LOCK:
+                with self._wakeup:
+                    due: list[Delivery] = []
+                    now = time.monotonic()
+                    while self._queue and self._queue[0].due <= now:
+                        due.append(heapq.heappop(self._queue))
+                self.deliver(due)
 
     def deliver(self, deliveries: list[Delivery]) -> None:
         """Finish the due transitions (``housekeeping``) and apply ``deliveries`` in one hold of the
@@ -1065,7 +1148,7 @@ class GlobalTables:
         metrics: dict[tuple[str, str, str, str], list[float]] = {}
         with WRITE_LOCK:
             self.housekeeping()
-            blocked = self.paused_regions | self.outage_regions
+            blocked = self.paused_regions | self.outage_regions | self.isolated_regions
             held: list[Delivery] = []
             by_destination: dict[tuple[str, str, str], list[Delivery]] = {}
             for delivery in deliveries:
@@ -1086,7 +1169,7 @@ class GlobalTables:
                     self._resolved[key] = destination
                     for delivery in batch:
                         latency_ms = self._apply(delivery)
-                        if latency_ms is not None:
+                        if latency_ms is not None and not delivery.strong:
                             metric = (delivery.account_id, delivery.source, delivery.table_name, delivery.target)
                             metrics.setdefault(metric, []).append(latency_ms)
             finally:
@@ -1169,6 +1252,54 @@ class GlobalTables:
         (self.outage_regions.add if down else self.outage_regions.discard)(region)
         self._release_held()
 
+    def set_isolated(self, region: str, isolated: bool) -> None:
+        """The region's APIs answer, but it reaches no other region: replicated writes to and from it are
+        held (MREC, as when paused); an MRSC table there has no quorum (``strong``)."""
+        (self.isolated_regions.add if isolated else self.isolated_regions.discard)(region)
+        self._release_held()
+
+    def unreachable(self) -> set[str]:
+        """Regions the others cannot reach now: in outage, isolated, or with replication paused."""
+        return self.paused_regions | self.outage_regions | self.isolated_regions
+
+    def take_pending(self, account_id: str, table_name: str, target: str) -> list[Delivery]:
+        """Remove and return the replicated writes (queued or held) still to reach ``target``'s table
+        (call with the write lock held; ``apply_now`` applies them)."""
+        with self._wakeup:
+            mine = [
+                d
+                for d in [*self._queue, *self._held]
+                if d.target == target and d.table_name == table_name and d.account_id == account_id
+            ]
+            if mine:
+                taken = {id(d) for d in mine}
+                self._queue = [d for d in self._queue if id(d) not in taken]
+                heapq.heapify(self._queue)
+                self._held = [d for d in self._held if id(d) not in taken]
+        return mine
+
+    def take(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Remove ``deliveries`` from the queue or the held ones; return those that were still there
+        (the others are applied already). Call with the write lock held."""
+        with self._wakeup:
+            wanted = {id(d) for d in deliveries}
+            found = [d for d in [*self._queue, *self._held] if id(d) in wanted]
+            if found:
+                self._queue = [d for d in self._queue if id(d) not in wanted]
+                heapq.heapify(self._queue)
+                self._held = [d for d in self._held if id(d) not in wanted]
+        return found
+
+    def apply_now(self, deliveries: list[Delivery]) -> None:
+        """Apply replicated writes at once, whatever their due time or the faults (write lock held,
+        capture off, as ``deliver`` applies them)."""
+        previous, self._capture.applying = self._capture.applying, True
+        try:
+            for delivery in deliveries:
+                self._apply(delivery)
+        finally:
+            self._capture.applying = previous
+
     def _release_held(self) -> None:
         with self._wakeup:
             held, self._held = self._held, []
@@ -1187,11 +1318,14 @@ class GlobalTables:
             "delivered": self.delivered,
             "paused_regions": sorted(self.paused_regions),
             "outage_regions": sorted(self.outage_regions),
+            "isolated_regions": sorted(self.isolated_regions),
             "global_tables": [
                 {
                     "account": g.account_id,
                     "table": g.table_name,
                     "replicas": {r.region: r.status for r in g.replicas.values()},
+                    "consistency": g.consistency,
+                    **({"witness": {g.witness.region: g.witness.status}} if g.witness is not None else {}),
                 }
                 for g in self.groups.values()
             ],

@@ -81,7 +81,8 @@ def check_table_update(model: GlobalTables, table: Any, body: dict[str, Any]) ->
     if sse.get("KMSMasterKeyId"):
         raise errors.ReplicaKeyThroughSseSpecification()
     stream = body.get("StreamSpecification")
-    if stream is not None and not stream.get("StreamEnabled", True):
+    # An MRSC table does not replicate through its stream, which is each replica's own (AWS).
+    if stream is not None and not stream.get("StreamEnabled", True) and not group.strong:
         raise errors.StreamDisablingNotAllowed()
     if body.get("BillingMode") == "PROVISIONED" or body.get("ProvisionedThroughput"):
         if group.busy():
@@ -111,13 +112,24 @@ def apply_replica_updates(model: GlobalTables, table: Any, replica_updates: list
 
 
 def _create_replica(model: GlobalTables, table: Any, target: str, spec: dict[str, Any]) -> None:
+    key_arn = check_replica_create(model, table, target, spec)
+    model.add_replica(table, target, key_arn)
+    _set_overrides(model, table, target, spec)
+
+
+def check_replica_create(
+    model: GlobalTables, table: Any, target: str, spec: dict[str, Any], strong: bool = False
+) -> str | None:
+    """What AWS checks of one replica Create; the replica's key ARN, if given. An MREC replica needs the
+    source's stream (enabled here if it is off); an MRSC one (``strong``) does not replicate through it."""
     group = model.group_of(table)
     if group is not None and target in group.replicas:
         raise errors.ReplicaAlreadyExists(name=table.name)
     if table.name in dynamodb_backends[table.account_id][target].tables:
         raise errors.ReplicaAlreadyExists(name=table.name)
     _check_write_capacity(table)
-    _check_stream(table)
+    if not strong:
+        _check_stream(table)
     key_arn = None
     if spec.get("KMSMasterKeyId"):
         key_arn = resolve_kms_key_arn(table.account_id, target, spec["KMSMasterKeyId"])
@@ -126,7 +138,11 @@ def _create_replica(model: GlobalTables, table: Any, target: str, spec: dict[str
     elif _uses_customer_managed_key(table):
         raise errors.ReplicaKeyRequired()
     _check_overrides(table, spec)
-    model.add_replica(table, target, key_arn)
+    return key_arn
+
+
+def set_overrides(model: GlobalTables, table: Any, target: str, spec: dict[str, Any]) -> None:
+    """A new or updated replica's overrides of the synchronised settings (``ReplicaUpdates`` entry)."""
     _set_overrides(model, table, target, spec)
 
 
@@ -157,8 +173,11 @@ def _delete_replica(model: GlobalTables, table: Any, target: str) -> None:
 
 
 def check_table_deletion(model: GlobalTables, table: Any) -> None:
-    """DeleteTable of a replica while the global table is changing is refused, as on AWS."""
+    """DeleteTable of a replica while the global table is changing is refused, as on AWS; so is
+    DeleteTable of any member of an MRSC table (dissolve it first)."""
     group = model.group_of(table)
+    if group is not None and group.strong:
+        raise errors.StrongSingleReplicaDeletion()
     if group is not None and group.busy():
         raise _in_use(table.name)
 
@@ -249,9 +268,11 @@ def _data_plane_targets(action: str, body: dict[str, Any]) -> list[tuple[str, st
     return [(body.get("TableName", ""), body.get("IndexName"))]
 
 
-def check_data_plane(model: GlobalTables, backend: Any, action: str, body: dict[str, Any]) -> None:
+def check_data_plane(model: GlobalTables, backend: Any, action: str, body: dict[str, Any]) -> list[Any]:
     """A read or write of a table CREATING (or DELETING) gets ResourceNotFoundException "Requested resource
-    not found", as AWS answers it; a query of an index still backfilling gets AWS's ValidationException."""
+    not found", as AWS answers it; a query of an index still backfilling gets AWS's ValidationException.
+    Returns the tables the request names that exist."""
+    tables = []
     for name, index_name in _data_plane_targets(action, body):
         if name.startswith("arn:") and ":table/" in name:
             name = name.split(":table/", 1)[1].split("/", 1)[0]
@@ -261,6 +282,7 @@ def check_data_plane(model: GlobalTables, backend: Any, action: str, body: dict[
             table = backend.tables.get(name)
         if table is None:
             continue  # moto answers for tables that do not exist
+        tables.append(table)
         if model.unavailable(table):
             raise ResourceNotFoundException()
         index = find_index(table, index_name) if index_name else None
@@ -268,6 +290,7 @@ def check_data_plane(model: GlobalTables, backend: Any, action: str, body: dict[
             raise MockValidationException("Cannot read from backfilling global secondary index")
         if index is not None and index.status == "DELETING":
             raise MockValidationException(f"The table does not have the specified index: {index_name}")
+    return tables
 
 
 def _check_table_class(value: Any) -> None:
