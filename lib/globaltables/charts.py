@@ -55,12 +55,42 @@ REGION_COORDINATES: dict[str, tuple[float, float]] = {
 }
 
 
-def replication_map(regions: list[str], statuses: dict[str, str] | None = None) -> go.Figure:
+def replication_map(
+    regions: list[str], statuses: dict[str, str] | None = None, witness: str | None = None, mode: str | None = None
+) -> go.Figure:
     """The regions placed by longitude and latitude, the primary marked, a line for every replication
-    link (all pairs: every replica replicates to every other). A plain diagram, not a geographic map:
-    a basemap would be fetched from a CDN, and this must render offline."""
+    link (all pairs: every replica replicates to every other). A strong table's ``witness`` is a grey
+    marker with dashed links to the replicas: it receives their changes and votes in each write's quorum,
+    but serves no reads or writes. ``mode`` (e.g. "strong (MRSC)") goes into the title. A plain diagram,
+    not a geographic map: a basemap would be fetched from a CDN, and this must render offline."""
     statuses = statuses or {}
     figure = go.Figure()
+    if witness:
+        lat_w, lon_w = REGION_COORDINATES.get(witness, (0, 0))
+        for region in regions:
+            lat, lon = REGION_COORDINATES.get(region, (0, 0))
+            figure.add_trace(
+                go.Scatter(
+                    x=[lon, lon_w],
+                    y=[lat, lat_w],
+                    mode="lines",
+                    line={"width": 1.5, "color": "#879596", "dash": "dash"},
+                    hoverinfo="text",
+                    text=f"{region} → {witness} (witness)",
+                    showlegend=False,
+                )
+            )
+        figure.add_trace(
+            go.Scatter(
+                x=[lon_w],
+                y=[lat_w],
+                mode="markers+text",
+                text=[f"{witness} (witness)<br>{statuses.get(witness, '')}"],
+                textposition="bottom center",
+                marker={"size": 12, "color": "#879596", "symbol": "diamond"},
+                showlegend=False,
+            )
+        )
     for a, b in combinations(regions, 2):
         (lat_a, lon_a), (lat_b, lon_b) = REGION_COORDINATES.get(a, (0, 0)), REGION_COORDINATES.get(b, (0, 0))
         figure.add_trace(
@@ -86,7 +116,7 @@ def replication_map(regions: list[str], statuses: dict[str, str] | None = None) 
         )
     )
     figure.update_layout(
-        title="Replicas and replication links",
+        title="Replicas and replication links" + (f": {mode}" if mode else ""),
         xaxis={"title": "longitude", "range": [-180, 180], "zeroline": False},
         yaxis={"title": "latitude", "range": [-60, 75], "zeroline": False},
         height=420,
@@ -255,4 +285,43 @@ def convergence(samples: Iterable[Any]) -> go.Figure:
 def winners(counts: dict[str, int]) -> go.Figure:
     figure = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), marker_color="#E7157B"))
     figure.update_layout(title="Which region's write won, per item", yaxis_title="items", height=360)
+    return figure
+
+
+def for_mode(figure: go.Figure, mode: str) -> go.Figure:
+    """A copy of ``figure`` whose title names the table's mode (e.g. "strong (MRSC)"), so that a chart
+    read on its own says which mode its figures are for."""
+    titled = go.Figure(figure)
+    title = titled.layout.title.text or ""
+    return titled.update_layout(title=f"{title}: {mode} table" if title else f"{mode} table")
+
+
+# What each bar of ``contended_outcome`` counts, per region (the attribute of a RegionTally) and its colour.
+CONTENDED_BARS = (
+    ("writes", "writes acknowledged", "#3F8624"),
+    ("conflicts_retried", "write conflicts retried", "#FF9900"),
+    ("lost_updates", "updates lost", "#D13212"),
+    ("stale_reads", "stale reads in the next region", "#879596"),
+)
+
+
+def contended_outcome(outcome: Any) -> go.Figure:
+    """One mode's contended workload (a ContendedOutcome): per writing region, the writes acknowledged,
+    the write conflicts retried, the updates lost and the reads right after a write that missed it."""
+    regions = [tally.region for tally in outcome.per_region]
+    figure = go.Figure(
+        [
+            go.Bar(name=label, x=regions, y=[getattr(tally, field) for tally in outcome.per_region], marker_color=color)
+            for field, label, color in CONTENDED_BARS
+        ]
+    )
+    lost, stale, conflicts = (outcome.total(f) for f in ("lost_updates", "stale_reads", "conflicts_retried"))
+    writes = outcome.total("writes")
+    figure.update_layout(
+        barmode="group",
+        title=f"{outcome.label}: {writes} writes, {conflicts} conflicts retried, {lost} lost, {stale} stale reads",
+        xaxis_title="writing region",
+        yaxis_title="count",
+        height=380,
+    )
     return figure

@@ -13,6 +13,12 @@ cleanup finishes it. A vault is emptied of every recovery point, recorded or not
 some), before it goes; a scalable target's target-tracking alarms go with it, in every region of the
 run (deleting a replica leaves them there: AWS's ``ReplicationGroupUpdate`` reference). Every list call
 reads every page.
+
+A strong (MRSC) table cannot lose one replica, or its witness, alone: AWS dissolves it only in ONE
+``UpdateTable`` that deletes every other member at once (a replica and the witness, or two replicas),
+which leaves a single-region table to delete as any other. So the first of its replicas (or its witness)
+that cleanup reaches dissolves the whole table, after switching deletion protection off in every
+replica's region, and the members that call removed are "already gone" when their turn comes.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pydantic import BaseModel
 from globaltables.clients import AwsClients
 from globaltables.names import APP_ROLE_PREFIX, BACKUP_ROLE_PREFIX, RUN_TAG_KEY, log_group_name
 from globaltables.state import Resource, RunState
-from globaltables.tables import describe, wait_for_table
+from globaltables.tables import describe, is_strong, wait_for_table, witness_regions
 from globaltables.waiting import error_code, retry_on_codes, wait_until
 
 KMS_PENDING_WINDOW_DAYS = 7
@@ -48,6 +54,7 @@ ORDER = [
     "application-autoscaling:scaling-policy",
     "application-autoscaling:scalable-target",
     "dynamodb:replica",
+    "dynamodb:witness",
     "dynamodb:table",
     "iam:role",
     "iam:policy",
@@ -158,10 +165,87 @@ def _delete_table(clients: AwsClients, region: str, name: str, timeout_s: float)
     table = describe(clients, region, name)
     if table is None:
         return "already gone"
+    if is_strong(table):
+        # AWS refuses DeleteTable on a member of a strong table: it becomes a single-region table first.
+        table = _dissolve_strong(clients, region, name, timeout_s)
+        if table is None:
+            return "already gone"
     _protection_off(clients, region, name, table, timeout_s)
     ddb = clients.client("dynamodb", region)
     _when_settled(clients, region, name, timeout_s, lambda: ddb.delete_table(TableName=name))
     _table_gone(clients, region, name, timeout_s)
+    return "deleted"
+
+
+# Statuses of a strong table's members while AWS dissolves it.
+DISSOLVING = frozenset({"DELETING"})
+
+
+def _member_statuses(table: dict[str, Any]) -> list[str]:
+    return [r["ReplicaStatus"] for r in table.get("Replicas", [])] + [
+        w["WitnessStatus"] for w in table.get("GlobalTableWitnesses", [])
+    ]
+
+
+def _dissolve_strong(clients: AwsClients, region: str, name: str, timeout_s: float) -> dict[str, Any] | None:
+    """Turn the strong table ``name`` into a single-region table in ``region``: deletion protection off in
+    every member region, then ONE UpdateTable deleting every other replica and the witness, then wait
+    until their tables are gone and the table in ``region`` is ACTIVE and no longer strong. A dissolution
+    already under way (an interrupted cleanup) is only waited for. Returns the remaining table (None if
+    it went meanwhile)."""
+    table = wait_for_table(clients, region, name, timeout_s, SETTLED | DISSOLVING)
+    others = [r["RegionName"] for r in table.get("Replicas", [])]
+    if not is_strong(table):
+        return table
+    if not DISSOLVING.intersection(_member_statuses(table)):
+        for member in [region, *others]:
+            own = describe(clients, member, name)
+            if own is not None:
+                _protection_off(clients, member, name, own, timeout_s)
+        request: dict[str, Any] = {
+            "TableName": name,
+            "ReplicaUpdates": [{"Delete": {"RegionName": other}} for other in others],
+        }
+        witnesses = witness_regions(table)
+        if witnesses:
+            request["GlobalTableWitnessUpdates"] = [{"Delete": {"RegionName": witnesses[0]}}]
+        ddb = clients.client("dynamodb", region)
+        _when_settled(clients, region, name, timeout_s, lambda: ddb.update_table(**request))
+    for other in others:
+        _table_gone(clients, other, name, timeout_s)
+
+    def single() -> tuple[bool, Any]:
+        remaining = describe(clients, region, name)
+        return remaining is None or (not is_strong(remaining) and remaining["TableStatus"] in SETTLED), remaining
+
+    return wait_until(single, f"{name} in {region} a single-region table", timeout_s, clients.poll_interval_s)
+
+
+def _strong_member_region(clients: AwsClients, run: RunState, name: str) -> str | None:
+    """The region to dissolve the run's strong table from: the primary if it still holds a strong member,
+    else the first region of the run that does; None when no region does (nothing strong is left)."""
+    for region in run.params.regions:
+        if is_strong(describe(clients, region, name)):
+            return region
+    return None
+
+
+def _dissolve_for(clients: AwsClients, run: RunState, name: str) -> bool:
+    """Dissolve the run's strong table, if one of its regions still holds it; whether it did."""
+    region = _strong_member_region(clients, run, name)
+    if region is None:
+        return False
+    _dissolve_strong(clients, region, name, run.params.wait_timeout_s)
+    return True
+
+
+def _delete_witness(clients: AwsClients, run: RunState, resource: Resource) -> str:
+    """A witness goes only with the dissolution of its table (nothing of it is in the witness's region)."""
+    region = _strong_member_region(clients, run, resource.name)
+    table = describe(clients, region, resource.name) if region else None
+    if table is None or resource.region not in witness_regions(table):
+        return "already gone"
+    _dissolve_strong(clients, region, resource.name, run.params.wait_timeout_s)  # type: ignore[arg-type]
     return "deleted"
 
 
@@ -171,6 +255,10 @@ def _delete_replica(clients: AwsClients, run: RunState, resource: Resource) -> s
     replica_table = describe(clients, region, name)
     if replica_table is None:
         return "already gone"
+    if is_strong(replica_table) and _dissolve_for(clients, run, name):
+        # The table of ``region`` went with the others, or remains as the single-region table when the
+        # dissolution was called from there (the primary no longer held the strong table).
+        return "deleted" if describe(clients, region, name) is None else _delete_table(clients, region, name, timeout)
     source = describe(clients, primary, name)
     listed = {r["RegionName"]: r.get("ReplicaStatus") for r in (source or {}).get("Replicas", [])}
     if replica_table["TableStatus"] == "DELETING" or listed.get(region) == "DELETING":
@@ -364,6 +452,7 @@ REMOVERS: dict[str, Callable[[AwsClients, RunState, Resource], str]] = {
     ),
     "application-autoscaling:scalable-target": _deregister_target,
     "dynamodb:replica": _delete_replica,
+    "dynamodb:witness": _delete_witness,
     "dynamodb:table": lambda c, run, r: _delete_table(c, r.region, r.name, run.params.wait_timeout_s),
     "iam:role": _delete_role,
     "iam:policy": _delete_policy,
@@ -407,7 +496,8 @@ def waiting_for(run: RunState, resource: Resource) -> Resource | None:
     table using a key (or an alias's key); None when it can go."""
     remaining = run.resources()
     if resource.kind == "dynamodb:table":
-        return next((r for r in remaining if r.kind == "dynamodb:replica" and r.name == resource.name), None)
+        members = ("dynamodb:replica", "dynamodb:witness")
+        return next((r for r in remaining if r.kind in members and r.name == resource.name), None)
     if resource.kind in KEY_KINDS:
         key = _key_of(run, resource)
         if key is None:  # an alias of a key this run did not make: nothing of ours can depend on it
@@ -499,7 +589,9 @@ def _tables(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftov
             continue
         tags = _tags(ddb.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags"))
         if finder.ours(name, tags):
-            yield Leftover(service="dynamodb", region=region, name=name, run_id=tags.get(RUN_TAG_KEY))
+            witness = "".join(f", witness in {w}" for w in witness_regions(table))
+            note = f"strong (MRSC){witness}" if is_strong(table) else ""
+            yield Leftover(service="dynamodb", region=region, name=name, run_id=tags.get(RUN_TAG_KEY), note=note)
 
 
 def _keys(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
@@ -696,6 +788,7 @@ def _orphan_table(clients: AwsClients, regions: list[str], left: Leftover) -> li
     found += [
         Resource(kind="dynamodb:replica", name=left.name, region=r["RegionName"]) for r in table.get("Replicas", [])
     ]
+    found += [Resource(kind="dynamodb:witness", name=left.name, region=w) for w in witness_regions(table)]
     for region in regions:
         cloudwatch = clients.client("cloudwatch", region)
         for entry in _pages(cloudwatch, "list_dashboards", "DashboardEntries", DashboardNamePrefix=left.name):

@@ -15,6 +15,14 @@ separate WCU line. The write capacity counted is the auto scaling minimum (``wri
 scaling out costs more. Prices per unit-hour in us-east-1 (checked 2026-11):
 https://aws.amazon.com/dynamodb/pricing/provisioned/ lists RCU 0.00013 and WCU 0.00065 USD; since the
 price change of 1 November 2024 an rWCU costs what a WCU costs (0.00065; it was 0.000975).
+
+A strong table (``consistency: strong``, MRSC) is billed as a global table is ("Global tables billing" in
+the developer guide): each write as a replicated write (rWRU, or rWCU when provisioned) in every replica
+region, the region that took it included, so there is no single-region write line; plus cross-region
+transfer of each write to the other members. A witness "does not incur storage or write costs" (AWS's
+*Using DynamoDB global tables*): it adds no write, storage, PITR or key line, only its share of the
+transfer (AWS names no exception to data transfer for it, so it is counted: an upper estimate). AWS
+publishes no other MRSC-specific price.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ PRICES_USD = {
     "data transfer between regions, per GB": 0.02,
     "read capacity unit-hours": 0.00013,
     "replicated write capacity unit-hours": 0.00065,
+    "witness of a strong table (no storage or write cost)": 0.0,
 }
 ITEM_KB = 1.0  # sample items are well under 1 KB: one write request unit each
 HOURS_PER_MONTH = 730  # AWS's pricing examples bill a month as 730 hours
@@ -43,7 +52,8 @@ CAPACITY_HOLDERS = 2  # the table and its one global secondary index (tables.GSI
 
 
 def run_operations(params: Params) -> dict[str, float]:
-    """Operations the runbook itself performs in one run."""
+    """Operations the runbook itself performs in one run, as billed: ``writes`` (single-region write
+    units), ``replicated writes``, ``reads`` and ``transferred writes`` (copies sent to another region)."""
     regions = len(params.regions)
     load_ops = (
         params.load_rate_per_s * params.load_duration_s if params.load_mode == "open" else 400 * params.load_duration_s
@@ -58,7 +68,13 @@ def run_operations(params: Params) -> dict[str, float]:
         + regions * regions
     )
     reads = load_ops * params.load_read_ratio + params.item_count * regions * 3
-    return {"writes": writes, "replicated writes": writes * (regions - 1), "reads": reads}
+    if params.consistency == "strong":
+        # Replicated writes in every replica region, the local one included; copies go to every other
+        # member, the witness too.
+        transferred = writes * (len(params.member_regions) - 1)
+        return {"writes": 0.0, "replicated writes": writes * regions, "reads": reads, "transferred writes": transferred}
+    replicated = writes * (regions - 1)
+    return {"writes": writes, "replicated writes": replicated, "reads": reads, "transferred writes": replicated}
 
 
 def estimate(params: Params) -> list[dict[str, Any]]:
@@ -73,10 +89,11 @@ def estimate(params: Params) -> list[dict[str, Any]]:
         ("storage, per GB-month", data_gb * regions),
         ("PITR, per GB-month", data_gb * regions),
         ("on-demand backup, per GB-month", data_gb),
-        ("data transfer between regions, per GB", ops["replicated writes"] * ITEM_KB / 1024 / 1024),
+        ("data transfer between regions, per GB", ops["transferred writes"] * ITEM_KB / 1024 / 1024),
         ("KMS key, per month", regions),
         ("CloudWatch alarm, per month", alarms),
         ("CloudWatch dashboard, per month (after 3 free)", dashboards),
+        *([("witness of a strong table (no storage or write cost)", 1)] if params.witness_region else []),
     ]
     rows = [
         {
@@ -99,9 +116,9 @@ def estimate(params: Params) -> list[dict[str, Any]]:
 
 
 def on_demand_lines(ops: dict[str, float]) -> list[tuple[str, float]]:
-    """Requests, billed one by one (``PAY_PER_REQUEST``)."""
+    """Requests, billed one by one (``PAY_PER_REQUEST``); a strong table has no single-region writes."""
     return [
-        ("write request units, per million", ops["writes"] / 1e6),
+        *([("write request units, per million", ops["writes"] / 1e6)] if ops["writes"] else []),
         ("replicated write request units, per million", ops["replicated writes"] / 1e6),
         ("read request units, per million", ops["reads"] / 1e6),
     ]

@@ -22,6 +22,7 @@ from annotated_types import Interval
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from globaltables.names import SUFFIX_LENGTH, prefix_max_length, prefix_problem
+from globaltables.regions import MRSC_REGION_SETS, mrsc_region_set
 
 # DynamoDB table names: 3-255 characters of [a-zA-Z0-9_.-] (names.DYNAMODB_TABLE). The prefix starts
 # every name of the run that is not fixed (table, restored table, SNS topic, alarms, dashboards,
@@ -32,6 +33,9 @@ MIN_REGIONS, MAX_REGIONS = 2, 6
 # Validation context of parameters read back from a manifest: the resources exist already.
 RECORDED = "recorded"
 DEFAULT_REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-1"]
+# A strong (MRSC) table spans exactly three regions: three replicas, or two replicas and a witness.
+MRSC_MEMBERS = 3
+MRSC_SETS_TEXT = "; ".join(f"{name}: {', '.join(members)}" for name, members in MRSC_REGION_SETS.items())
 
 # Upper bounds of the numeric parameters (each is stated in its parameter's description).
 MAX_WAIT_S = 86_400  # one day
@@ -150,6 +154,20 @@ class Params(BaseModel):
         description="How long a step waits for a table or replica to become ACTIVE before it fails with the state it saw "
         f"(seconds, above 0, at most {MAX_WAIT_S}).",
     )
+    consistency: Literal["eventual", "strong"] = Field(
+        "eventual",
+        description="The global table's consistency mode, chosen when 02 creates it and fixed for its life: "
+        "`eventual` (MREC: a write returns once the local region has it, replicas converge, last writer wins) or "
+        "`strong` (MRSC: a write returns once a second region has it; strongly consistent reads see it everywhere). "
+        f"`strong` needs exactly three regions of one MRSC region set ({MRSC_SETS_TEXT}): three `regions`, "
+        "or two plus `witness_region`.",
+    )
+    witness_region: str | None = Field(
+        None,
+        description="`strong` only: the region of the witness, a third member that takes part in every write's "
+        "quorum but holds no table to read (no storage or write cost). Not one of `regions`, in their MRSC region "
+        "set; empty: no witness (then three `regions`).",
+    )
     item_count: int = Field(
         300, ge=1, le=10_000_000, description="How many sample items 03_seed_data writes, 1 to 10000000."
     )
@@ -165,7 +183,8 @@ class Params(BaseModel):
         gt=0,
         le=MAX_ALARM_MS,
         description="ReplicationLatency (ms, average over 5 minutes) above which an alarm fires; above 0, "
-        f"at most {MAX_ALARM_MS} (an hour).",
+        f"at most {MAX_ALARM_MS} (an hour). Eventual tables only: a strong table publishes no ReplicationLatency, "
+        "and a value other than the default is refused with `consistency: strong`.",
     )
     throttle_alarm_events: int = Field(
         5,
@@ -237,16 +256,7 @@ class Params(BaseModel):
     @field_validator("regions")
     @classmethod
     def _check_regions(cls, regions: list[str]) -> list[str]:
-        unknown = [r for r in regions if r not in known_regions()]
-        if unknown:
-            hints = []
-            for region in unknown:
-                close = difflib.get_close_matches(region, known_regions(), n=1)
-                hints.append(f"{region!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-            raise ValueError(
-                f"unknown region {', '.join(hints)}; use region names where DynamoDB runs, "
-                f"such as {', '.join(DEFAULT_REGIONS)}"
-            )
+        _check_known(regions)
         duplicates = sorted({r for r in regions if regions.count(r) > 1})
         if duplicates:
             raise ValueError(
@@ -258,6 +268,14 @@ class Params(BaseModel):
                 f"got {len(regions)}; e.g. [{', '.join(DEFAULT_REGIONS[:2])}]"
             )
         return regions
+
+    @field_validator("witness_region")
+    @classmethod
+    def _check_witness_region(cls, region: str | None) -> str | None:
+        if region is None or region == "":
+            return None
+        _check_known([region])
+        return region
 
     @field_validator("table_name_prefix")
     @classmethod
@@ -322,6 +340,24 @@ class Params(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _check_consistency(self, info: ValidationInfo) -> Params:
+        # A manifest recorded under other region sets (AWS may add regions) still opens, so that its
+        # resources can be cleaned up: only the shape of the table is checked then.
+        problem = mrsc_problem(self, check_sets=not (info.context or {}).get(RECORDED))
+        if problem is not None:
+            raise _TargetProblem(*problem)
+        default_alarm_ms = type(self).model_fields["replication_alarm_ms"].default
+        if self.consistency == "strong" and self.replication_alarm_ms != default_alarm_ms:
+            # Accepted, it would be silently ignored: 04 puts no ReplicationLatency alarm on a strong table.
+            raise _TargetProblem(
+                "replication_alarm_ms",
+                self.replication_alarm_ms,
+                "a strong (MRSC) table publishes no ReplicationLatency, so no alarm uses this threshold; "
+                f"leave it at its default ({default_alarm_ms:g}) or use consistency: eventual",
+            )
+        return self
+
     def with_overrides(self, **values: Any) -> Params:
         """A copy with some values replaced, validated like the rest (a notebook's own parameters)."""
         return validate_params({**self.model_dump(), **values})
@@ -334,6 +370,11 @@ class Params(BaseModel):
     def replica_regions(self) -> list[str]:
         return self.regions[1:]
 
+    @property
+    def member_regions(self) -> list[str]:
+        """The regions taking part in the global table: its replicas, then the witness if there is one."""
+        return [*self.regions, *([self.witness_region] if self.witness_region else [])]
+
     def to_notebook_parameters(self) -> dict[str, Any]:
         """Plain values, as papermill injects them."""
         return self.model_dump(mode="json")
@@ -343,6 +384,91 @@ class _TargetProblem(ValueError):
     def __init__(self, key: str, value: Any, allowed: str):
         self.problem = ParameterProblem(key=key, value=value, allowed=allowed)
         super().__init__(allowed)
+
+
+def _check_known(regions: list[str]) -> None:
+    """Raises ValueError naming each region DynamoDB does not run in, with the closest real name."""
+    unknown = [r for r in regions if r not in known_regions()]
+    if unknown:
+        hints = []
+        for region in unknown:
+            close = difflib.get_close_matches(region, known_regions(), n=1)
+            hints.append(f"{region!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(
+            f"unknown region {', '.join(hints)}; use region names where DynamoDB runs, "
+            f"such as {', '.join(DEFAULT_REGIONS)}"
+        )
+
+
+# ----- strong consistency (MRSC): three regions of one region set -------------------------------------
+
+
+def _set_of(region: str) -> str:
+    found = mrsc_region_set(region)
+    return f"{region} in the {found} set" if found else f"{region} in no MRSC region set"
+
+
+def mrsc_suggestion(regions: list[str], witness_region: str | None, with_witness: bool | None = None) -> str:
+    """A valid strong choice close to the given one: the primary's region set (else the set most of the
+    regions are in, else US), keeping the given replicas and witness of that set where they are."""
+    sets = [mrsc_region_set(r) for r in [*regions, *([witness_region] if witness_region else [])]]
+    chosen_set = sets[0] or max(MRSC_REGION_SETS, key=lambda name: (sets.count(name), name == "US"))
+    pool = MRSC_REGION_SETS[chosen_set]
+    replicas = list(dict.fromkeys(r for r in regions if r in pool))
+    witness = bool(witness_region) if with_witness is None else with_witness
+    if not witness:
+        replicas += [r for r in pool if r not in replicas]
+        return f"regions: [{', '.join(replicas[:3])}]"
+    replicas = replicas[:2]
+    kept = witness_region if witness_region in pool and witness_region not in replicas else None
+    replicas += [r for r in pool if r not in replicas and r != kept][: 2 - len(replicas)]
+    chosen_witness = kept or next(r for r in pool if r not in replicas)
+    return f"regions: [{', '.join(replicas)}], witness_region: {chosen_witness}"
+
+
+def mrsc_problem(params: Params, check_sets: bool = True) -> tuple[str, Any, str] | None:
+    """What is wrong with the run's consistency, witness and regions together, as (key, value, allowed),
+    or None: a witness only with ``strong`` and outside ``regions``; ``strong`` with exactly three
+    regions, all in one MRSC region set (``check_sets``)."""
+    regions, witness = params.regions, params.witness_region
+    if witness and params.consistency != "strong":
+        return (
+            "witness_region",
+            witness,
+            "a witness belongs to a strong (MRSC) table only: set consistency: strong (with two regions), "
+            "or leave witness_region empty",
+        )
+    if params.consistency != "strong":
+        return None
+    if witness in regions:
+        return (
+            "witness_region",
+            witness,
+            f"the witness is a third region, not one of the replicas' (regions: [{', '.join(regions)}]); "
+            f"e.g. {mrsc_suggestion(regions, witness)}",
+        )
+    members = params.member_regions
+    if len(members) != MRSC_MEMBERS:
+        got = f"{len(regions)} regions and {'a witness' if witness else 'no witness'}"
+        return (
+            "regions",
+            regions,
+            "consistency: strong (MRSC) spans exactly three regions: three in regions, or two in regions plus "
+            f"witness_region; got {got}; e.g. {mrsc_suggestion(regions, witness, with_witness=True)} "
+            f"(or {mrsc_suggestion(regions, witness, with_witness=False)})",
+        )
+    sets = {mrsc_region_set(r) for r in members}
+    if not check_sets or (len(sets) == 1 and None not in sets):
+        return None
+    # The regions agree on a set and only the witness is elsewhere: the witness is what to change.
+    regions_agree = len({mrsc_region_set(r) for r in regions}) == 1 and mrsc_region_set(regions[0]) is not None
+    key, value = ("witness_region", witness) if witness and regions_agree else ("regions", regions)
+    return (
+        key,
+        value,
+        f"a strong (MRSC) table's regions must all be in one of AWS's MRSC region sets ({MRSC_SETS_TEXT}); "
+        f"here {', '.join(_set_of(r) for r in members)}; e.g. {mrsc_suggestion(regions, witness)}",
+    )
 
 
 # ----- pydantic's type, range and length errors, in the runbook's words ----------------------------
@@ -611,6 +737,7 @@ def parameter_table_markdown() -> str:
 # them from the manifest.
 SETUP_NOTEBOOK = "00_setup"
 STEP_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "02_table_replicas": ("consistency", "witness_region"),
     "03_seed_data": ("item_count", "data_seed", "writer_threads"),
     "04_monitoring": ("replication_alarm_ms", "throttle_alarm_events", "canary_rounds"),
     "07_performance": (
@@ -636,6 +763,8 @@ FIXED_ONCE_CREATED = (
     "read_capacity",
     "write_capacity",
     "max_write_capacity",
+    "consistency",
+    "witness_region",
 )
 
 

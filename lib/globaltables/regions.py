@@ -14,19 +14,42 @@ On the embedded AWS the check is skipped: it serves every region (opt-in is a se
 account), moto implements no ``GetRegionOptStatus``, and its EC2 ``DescribeRegions`` reports af-south-1,
 eu-south-1 and ap-southeast-3 as ``opt-in-not-required`` and no region as ``opted-in``, so asking it
 would test nothing real.
+
+It also holds AWS's multi-Region strong consistency (MRSC) region sets: a strong table's three regions
+(replicas and witness) must all come from one of them, which params.py checks before any AWS call.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import botocore.exceptions
 from pydantic import BaseModel
 
-from globaltables.clients import AwsClients
 from globaltables.waiting import error_code
+
+if TYPE_CHECKING:  # params.py imports this module, and clients.py imports params.py
+    from globaltables.clients import AwsClients
 
 # RegionOptStatus values (Account Management API reference) under which the account can use a region.
 USABLE = ("ENABLED", "ENABLED_BY_DEFAULT")
 CONSOLE_PATH = "AWS console: your account name (top right) > Account > AWS Regions, select the Region, Enable"
+
+# The region sets of multi-Region strong consistency, as AWS's API reference lists them
+# (CreateGlobalTableWitnessGroupMemberAction; the developer guide's "How global tables work"): US East
+# (N. Virginia), US East (Ohio), US West (Oregon); Europe (Ireland), (London), (Paris), (Frankfurt); Asia
+# Pacific (Tokyo), (Seoul), (Osaka). An MRSC table cannot span two sets. The embedded AWS keeps its own
+# copy of this table (it never imports the client library); a test compares the two.
+MRSC_REGION_SETS: dict[str, tuple[str, ...]] = {
+    "US": ("us-east-1", "us-east-2", "us-west-2"),
+    "EU": ("eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1"),
+    "AP": ("ap-northeast-1", "ap-northeast-2", "ap-northeast-3"),
+}
+
+
+def mrsc_region_set(region: str) -> str | None:
+    """The name of the MRSC region set ``region`` belongs to ("US", "EU", "AP"), or None."""
+    return next((name for name, members in MRSC_REGION_SETS.items() if region in members), None)
 
 
 class RegionStatus(BaseModel):

@@ -4,6 +4,13 @@ KMS key, then point-in-time recovery and deletion protection switched on in ever
 Fixes of the recipe: no PITR in CreateTable (defect 1), no pre-created replica tables (2), auto scaling
 before replicas of a provisioned table (3), a KMS key per replica (4), status polling instead of
 sleeps and PITR/deletion protection per replica (5).
+
+A strong table (``consistency: strong``, multi-Region strong consistency) is made differently, as AWS
+requires: the empty table, then ONE ``UpdateTable`` that creates both replicas (or the replica and the
+witness) with ``MultiRegionConsistency=STRONG``; its mode can never change and no replica can be added
+later. It gets no stream: MRSC does not replicate through DynamoDB Streams and AWS leaves them off on
+MRSC replicas, and nothing in the runbook reads one (05's function calls the table's API). Nothing in the
+runbook sets a time to live, which AWS refuses on MRSC tables.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from globaltables.waiting import retry_on_codes, wait_until
 
 KIND_TABLE = "dynamodb:table"
 KIND_REPLICA = "dynamodb:replica"
+# The witness of a strong table: no table of ours in its region (DynamoDB owns it), listed by DescribeTable.
+KIND_WITNESS = "dynamodb:witness"
 KIND_SCALABLE_TARGET = "application-autoscaling:scalable-target"
 KIND_SCALING_POLICY = "application-autoscaling:scaling-policy"
 NOTEBOOK = "02_table_replicas"
@@ -30,6 +39,22 @@ ACTIVE = frozenset({"ACTIVE"})
 TABLE_BUSY = frozenset({"ResourceInUseException"})
 # UpdateContinuousBackups in the first seconds after a table or replica turns ACTIVE.
 PITR_NOT_READY = frozenset({"ContinuousBackupsUnavailableException"})
+STRONG = "STRONG"  # DescribeTable's MultiRegionConsistency of an MRSC table; MREC tables show no such key
+GLOBAL_TABLE_VERSION = "2019.11.21"
+
+
+class TableModeMismatch(RuntimeError):
+    """The run's table exists already in another consistency mode, or with other members, than the run
+    asks for: a global table's mode and an MRSC table's regions cannot change."""
+
+    def __init__(self, table_name: str, region: str, found: str, wanted: str):
+        self.table_name, self.region, self.found, self.wanted = table_name, region, found, wanted
+        super().__init__(
+            f"table {table_name} in {region} is {found}, but the run asks for {wanted}. A global table's "
+            "consistency mode is fixed when it is made (and a strong table's regions too): set consistency, "
+            "regions and witness_region back to what the table is, or clean the run up (09_cleanup) and "
+            "start a new run with the mode you want"
+        )
 
 
 def retry_shown(what: str, show: Callable[[str], None]) -> Callable[[str, float], None]:
@@ -42,8 +67,9 @@ def retry_shown(what: str, show: Callable[[str], None]) -> Callable[[str, float]
 
 
 def table_definition(table_name: str, params: Params, kms_key: str, run_id: str) -> dict[str, Any]:
-    """CreateTable's arguments: PK/SK, GSI1, a NEW_AND_OLD_IMAGES stream, SSE with the region's key,
-    deletion protection, the run's tag. PITR is not a CreateTable parameter: it is set afterwards."""
+    """CreateTable's arguments: PK/SK, GSI1, a NEW_AND_OLD_IMAGES stream (not for a strong table), SSE with
+    the region's key, deletion protection, the run's tag. PITR is not a CreateTable parameter: it is set
+    afterwards."""
     gsi: dict[str, Any] = {
         "IndexName": GSI_NAME,
         "KeySchema": [
@@ -65,6 +91,9 @@ def table_definition(table_name: str, params: Params, kms_key: str, run_id: str)
         "DeletionProtectionEnabled": True,
         "Tags": [{"Key": RUN_TAG_KEY, "Value": run_id}],
     }
+    if params.consistency == "strong":
+        # MRSC does not replicate through Streams, and the runbook reads none (module docstring).
+        del definition["StreamSpecification"]
     if params.billing_mode == "PROVISIONED":
         throughput = {"ReadCapacityUnits": params.read_capacity, "WriteCapacityUnits": params.write_capacity}
         definition["ProvisionedThroughput"] = throughput
@@ -86,6 +115,7 @@ def _settled(table: dict[str, Any] | None, accept: frozenset[str] = ACTIVE) -> b
         table is not None
         and table["TableStatus"] in accept
         and all(r["ReplicaStatus"] in accept for r in table.get("Replicas", []))
+        and all(w["WitnessStatus"] in accept for w in table.get("GlobalTableWitnesses", []))
     )
 
 
@@ -93,7 +123,34 @@ def _summary(table: dict[str, Any] | None) -> str:
     if table is None:
         return "no table"
     replicas = ", ".join(f"{r['RegionName']} {r['ReplicaStatus']}" for r in table.get("Replicas", []))
-    return f"table {table['TableStatus']}" + (f"; replicas: {replicas}" if replicas else "")
+    witnesses = ", ".join(f"{w['RegionName']} {w['WitnessStatus']}" for w in table.get("GlobalTableWitnesses", []))
+    return (
+        f"table {table['TableStatus']}"
+        + (f"; replicas: {replicas}" if replicas else "")
+        + (f"; witness: {witnesses}" if witnesses else "")
+    )
+
+
+def is_strong(table: dict[str, Any] | None) -> bool:
+    """Whether a DescribeTable answer is of a strong (MRSC) global table."""
+    return (table or {}).get("MultiRegionConsistency") == STRONG
+
+
+def witness_regions(table: dict[str, Any] | None) -> list[str]:
+    return [w["RegionName"] for w in (table or {}).get("GlobalTableWitnesses", [])]
+
+
+def _mode_text(table: dict[str, Any]) -> str:
+    """What a described table is, in the words of TableModeMismatch."""
+    replicas = sorted(r["RegionName"] for r in table.get("Replicas", []))
+    if is_strong(table):
+        witness = witness_regions(table)
+        return f"strong (MRSC) with replicas in {', '.join(replicas)}" + (
+            f" and a witness in {witness[0]}" if witness else ""
+        )
+    if replicas:
+        return f"eventual (MREC) with replicas in {', '.join(replicas)}"
+    return "a single-region table"
 
 
 def wait_for_table(
@@ -218,6 +275,132 @@ def ensure_replica(
     return wait_for_replica(clients, primary, region, name, timeout)
 
 
+def ensure_replicas(
+    clients: AwsClients, run: RunState, keys: dict[str, str], show: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Every replica of the run's mode (and the witness of a strong table), each replica with its region's
+    key from ``keys`` and write auto scaling in its region, then ACTIVE; returns the primary's description.
+
+    ``eventual``: one replica at a time (``ensure_replica``). ``strong``: ``ensure_strong_members``.
+    Raises TableModeMismatch when the table exists in another mode or with other members."""
+    primary, name = run.params.primary_region, run.names.table_name
+    if run.params.consistency == "strong":
+        table = ensure_strong_members(clients, run, keys, show)
+        for region in run.params.replica_regions:
+            ensure_write_autoscaling(clients, run, region)
+        return table
+    table = wait_for_table(clients, primary, name, run.params.wait_timeout_s)
+    if is_strong(table):
+        raise TableModeMismatch(name, primary, _mode_text(table), "eventual (MREC)")
+    for region in run.params.replica_regions:
+        table = ensure_replica(clients, run, region, keys[region], show)
+        ensure_write_autoscaling(clients, run, region)
+    return table
+
+
+def _strong_request(run: RunState, keys: dict[str, str]) -> dict[str, Any]:
+    """UpdateTable's arguments that make the run's table strong: every replica with its region's key,
+    the witness if there is one, ``MultiRegionConsistency=STRONG``, and nothing else (AWS refuses other
+    fields in the same call)."""
+    request: dict[str, Any] = {
+        "TableName": run.names.table_name,
+        "ReplicaUpdates": [
+            {"Create": {"RegionName": region, "KMSMasterKeyId": keys[region]}} for region in run.params.replica_regions
+        ],
+        "MultiRegionConsistency": STRONG,
+    }
+    if run.params.witness_region:
+        request["GlobalTableWitnessUpdates"] = [{"Create": {"RegionName": run.params.witness_region}}]
+    return request
+
+
+def ensure_strong_members(
+    clients: AwsClients, run: RunState, keys: dict[str, str], show: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Make the run's empty table strong in ONE ``UpdateTable`` (AWS's only way: both replicas, or the
+    replica and the witness, at once), then wait until the table, every replica and the witness are
+    ACTIVE and each replica's own table is ACTIVE; returns the primary's description.
+
+    Idempotent: a table already strong with the run's members is only waited for. The replicas and the
+    witness are recorded in the manifest before the call, so that a run stopped during it leaves a
+    manifest cleanup can act on (a recorded member that was never made is "already gone" there).
+    Raises TableModeMismatch when the table is a global table of another mode or with other members."""
+    params, name = run.params, run.names.table_name
+    primary, timeout = params.primary_region, params.wait_timeout_s
+    wanted_replicas = set(params.replica_regions)
+    wanted_witness = params.member_regions[len(params.regions) :]  # [witness] or []
+    wanted = _mode_text(
+        {
+            "MultiRegionConsistency": STRONG,
+            "Replicas": [{"RegionName": r} for r in wanted_replicas],
+            "GlobalTableWitnesses": [{"RegionName": w} for w in wanted_witness],
+        }
+    )
+    table = wait_for_table(clients, primary, name, timeout)
+    listed = {r["RegionName"] for r in table.get("Replicas", [])}
+    if is_strong(table) or listed:
+        if not is_strong(table) or listed != wanted_replicas or witness_regions(table) != wanted_witness:
+            raise TableModeMismatch(name, primary, _mode_text(table), wanted)
+    else:
+        arn = table["TableArn"]
+        for region in params.replica_regions:
+            run.record(
+                KIND_REPLICA,
+                name,
+                region,
+                arn=arn.replace(f":{primary}:", f":{region}:"),
+                notebook=NOTEBOOK,
+                kms_key=keys[region],
+            )
+        for region in wanted_witness:
+            run.record(KIND_WITNESS, name, region, notebook=NOTEBOOK, source_region=primary)
+        # Right after the call DescribeTable may still show the table ACTIVE and alone: a replica table
+        # that exists already says the call of an earlier attempt went through.
+        requested = any(describe(clients, region, name) is not None for region in params.replica_regions)
+        if not requested:
+            retry_on_codes(
+                lambda: clients.client("dynamodb", primary).update_table(**_strong_request(run, keys)),
+                TABLE_BUSY,
+                timeout,
+                on_retry=retry_shown(
+                    f"strong table with {', '.join([*params.replica_regions, *wanted_witness])}", show
+                ),
+            )
+    return wait_for_strong_table(clients, run)
+
+
+def wait_for_strong_table(clients: AwsClients, run: RunState) -> dict[str, Any]:
+    """Until the primary describes the table as strong, with every replica of the run and the witness
+    listed, all ACTIVE, and each replica's own table ACTIVE; returns the primary's description."""
+    params, name = run.params, run.names.table_name
+    primary = params.primary_region
+
+    def probe() -> tuple[bool, Any]:
+        table = describe(clients, primary, name)
+        listed = {r["RegionName"] for r in (table or {}).get("Replicas", [])}
+        members_listed = listed == set(params.replica_regions) and len(witness_regions(table)) == bool(
+            params.witness_region
+        )
+        ready = is_strong(table) and members_listed and _settled(table)
+        owns = [describe(clients, region, name) for region in params.replica_regions] if ready else []
+        return ready and all(own is not None and own["TableStatus"] == "ACTIVE" for own in owns), table
+
+    members = ", ".join(params.member_regions)
+    what = f"strong table {name} ACTIVE in {members}"
+    return wait_until(probe, what, params.wait_timeout_s, clients.poll_interval_s, show=_summary)
+
+
+def ensure_global_table(
+    clients: AwsClients, run: RunState, keys: dict[str, str], show: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """The whole global table of the run's mode, idempotent: the table in the primary region, its write
+    auto scaling (before any replica), then the replicas (``ensure_replicas``). Returns the primary's
+    description."""
+    ensure_table(clients, run, keys[run.params.primary_region])
+    ensure_write_autoscaling(clients, run, run.params.primary_region)
+    return ensure_replicas(clients, run, keys, show)
+
+
 def ensure_protection(
     clients: AwsClients, run: RunState, region: str, show: Callable[[str], None] = print
 ) -> dict[str, Any]:
@@ -251,6 +434,9 @@ def ensure_protection(
     return table
 
 
+WITNESS_ROW = "WITNESS"  # table_status of a witness's row: "WITNESS ACTIVE"
+
+
 class RegionStatus(BaseModel):
     region: str
     table_status: str
@@ -259,13 +445,21 @@ class RegionStatus(BaseModel):
     pitr: str
     deletion_protection: bool
     global_table_version: str
+    consistency: str  # "eventual" (MREC) or "strong" (MRSC), as DescribeTable says; "-" without a table
+
+    @property
+    def is_witness(self) -> bool:
+        return self.table_status.startswith(WITNESS_ROW)
 
 
 def global_table_status(clients: AwsClients, regions: list[str], table_name: str) -> list[RegionStatus]:
-    """Per region, what a person checks: statuses, key, PITR, deletion protection, version."""
+    """Per region, what a person checks: statuses, key, PITR, deletion protection, version and the
+    consistency mode; a strong table's witness (listed by the primary) is one more row, whose
+    table_status is "WITNESS <status>" (it has no table of its own to describe)."""
     rows = []
     primary = describe(clients, regions[0], table_name) or {}
     replica_status = {r["RegionName"]: r["ReplicaStatus"] for r in primary.get("Replicas", [])}
+    mode = "strong" if is_strong(primary) else "eventual"
     for region in regions:
         table = describe(clients, region, table_name)
         if table is None:
@@ -278,6 +472,7 @@ def global_table_status(clients: AwsClients, regions: list[str], table_name: str
                     pitr="-",
                     deletion_protection=False,
                     global_table_version="-",
+                    consistency="-",
                 )
             )
             continue
@@ -295,6 +490,20 @@ def global_table_status(clients: AwsClients, regions: list[str], table_name: str
                 pitr=pitr,
                 deletion_protection=bool(table.get("DeletionProtectionEnabled")),
                 global_table_version=table.get("GlobalTableVersion", "-"),
+                consistency="strong" if is_strong(table) else "eventual",
+            )
+        )
+    for witness in primary.get("GlobalTableWitnesses", []):
+        rows.append(
+            RegionStatus(
+                region=witness["RegionName"],
+                table_status=f"{WITNESS_ROW} {witness['WitnessStatus']}",
+                replica_status="witness (no table)",
+                kms_key="-",
+                pitr="-",
+                deletion_protection=False,
+                global_table_version=primary.get("GlobalTableVersion", "-"),
+                consistency=mode,
             )
         )
     return rows

@@ -69,3 +69,35 @@ def test_report_draws_each_figure_with_plotly_js_included_once():
     assert [len(c["outputs"]) for c in cells] == [1, 1, 1]
     html_form = cells[0]["outputs"][0]["data"]["text/html"]
     assert "Plotly.newPlot" in html_form and "plotly.js v" not in html_form
+
+
+def test_a_chart_for_a_mode_names_it_in_its_title_and_leaves_the_original_alone():
+    import plotly.graph_objects as go
+
+    original = go.Figure().update_layout(title="Latency percentiles")
+    titled = charts.for_mode(original, "strong (MRSC)")
+    assert titled.layout.title.text == "Latency percentiles: strong (MRSC) table"
+    assert original.layout.title.text == "Latency percentiles"
+
+
+def test_a_contended_outcome_chart_has_a_bar_group_per_region_and_its_totals_in_the_title():
+    from globaltables.conflicts import ContendedOutcome, RegionTally
+
+    outcome = ContendedOutcome(
+        consistency="eventual",
+        table_name="t",
+        scenario="s",
+        keys=2,
+        per_region=[
+            RegionTally(region="us-east-1", writes=4, reads=4, stale_reads=3, lost_updates=1),
+            RegionTally(region="eu-west-1", writes=4, reads=4, stale_reads=4, lost_updates=2),
+        ],
+        converged_after_s=0.3,
+        identical_everywhere=True,
+        values_nobody_wrote=0,
+    )
+    figure = charts.contended_outcome(outcome)
+    assert [trace.name for trace in figure.data] == [label for _, label, _ in charts.CONTENDED_BARS]
+    lost = next(trace for trace in figure.data if trace.name == "updates lost")
+    assert list(lost.x) == ["us-east-1", "eu-west-1"] and list(lost.y) == [1, 2]
+    assert figure.layout.title.text == "eventual (MREC): 8 writes, 0 conflicts retried, 3 lost, 7 stale reads"

@@ -46,3 +46,41 @@ def test_the_total_adds_the_capacity_of_the_default_provisioned_run():
     )
     # 10 RCU and 10 rWCU for table and index in 3 regions: 43,800 unit-hours each, 5.694 + 28.47 USD.
     assert costs.total(provisioned_rows) == pytest.approx(on_demand - request_usd + 5.694 + 28.47, abs=0.01)
+
+
+STRONG_WITH_WITNESS = {"consistency": "strong", "regions": ["us-east-1", "us-east-2"], "witness_region": "us-west-2"}
+
+
+def test_a_strong_table_bills_every_write_as_replicated_in_each_replica_region():
+    params = validate_params(STRONG_WITH_WITNESS)
+    ops = costs.run_operations(params)
+    eventual = costs.run_operations(validate_params({"regions": ["us-east-1", "us-east-2"]}))
+    assert ops["writes"] == 0  # no single-region write units
+    assert ops["replicated writes"] == eventual["writes"] * 2  # in both replica regions
+    # Each write is sent to the other replica and to the witness.
+    assert ops["transferred writes"] == eventual["writes"] * 2
+    rows = rows_by_item(params)
+    assert "write request units, per million" not in rows
+    assert rows["replicated write request units, per million"]["quantity"] == pytest.approx(
+        ops["replicated writes"] / 1e6, abs=1e-4
+    )
+
+
+def test_a_witness_adds_no_storage_write_or_key_cost():
+    with_witness = rows_by_item(validate_params(STRONG_WITH_WITNESS))
+    witness = with_witness["witness of a strong table (no storage or write cost)"]
+    assert (witness["quantity"], witness["USD"]) == (1, 0.0)
+    # Storage, PITR and keys are counted in the two replica regions only.
+    two_regions = rows_by_item(validate_params({"regions": ["us-east-1", "us-east-2"]}))
+    for item in ("storage, per GB-month", "PITR, per GB-month", "KMS key, per month"):
+        assert with_witness[item]["quantity"] == two_regions[item]["quantity"], item
+    three_replicas = rows_by_item(
+        validate_params({"consistency": "strong", "regions": ["us-east-1", "us-east-2", "us-west-2"]})
+    )
+    assert "witness of a strong table (no storage or write cost)" not in three_replicas
+    assert three_replicas["KMS key, per month"]["quantity"] == 3
+
+
+def test_a_strong_provisioned_table_holds_replicated_write_capacity_in_its_replica_regions_only():
+    rows = rows_by_item(validate_params({**STRONG_WITH_WITNESS, "billing_mode": "PROVISIONED", "write_capacity": 6}))
+    assert rows["replicated write capacity unit-hours"]["quantity"] == 6 * 2 * 2 * 730

@@ -318,3 +318,151 @@ def test_unclosed_list_in_override_is_refused_naming_the_option():
     allowed = _one_line_about("-p regions", caught)
     assert "not valid YAML" in allowed and "e.g. -p regions=[us-east-1,eu-west-1]" in allowed
     assert "parameter '-p regions' = '[us-east-1'" in str(caught.value)
+
+
+# ----- strong consistency (MRSC): three regions of one AWS region set ---------------------------------
+
+STRONG = {"consistency": "strong"}
+US_PAIR = ["us-east-1", "us-east-2"]
+# Each strong refusal: the values, the key named, the words of the fix (the set of each region and a
+# valid choice where the regions are the problem).
+STRONG_REFUSALS = [
+    (
+        {**STRONG, "regions": US_PAIR},
+        "regions",
+        "exactly three regions: three in regions, or two in regions plus witness_region; got 2 regions and no "
+        "witness; e.g. regions: [us-east-1, us-east-2], witness_region: us-west-2 "
+        "(or regions: [us-east-1, us-east-2, us-west-2])",
+    ),
+    (
+        {**STRONG, "regions": ["us-east-1", "us-east-2", "us-west-2"], "witness_region": "eu-west-1"},
+        "regions",
+        "got 3 regions and a witness",
+    ),
+    (
+        {**STRONG, "regions": ["eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1"]},
+        "regions",
+        "got 4 regions and no witness; e.g. regions: [eu-west-1, eu-west-2], witness_region: eu-west-3",
+    ),
+    (
+        {**STRONG},  # the default regions: us-east-1, eu-west-1, ap-southeast-1
+        "regions",
+        "here us-east-1 in the US set, eu-west-1 in the EU set, ap-southeast-1 in no MRSC region set; "
+        "e.g. regions: [us-east-1, us-east-2, us-west-2]",
+    ),
+    (
+        {**STRONG, "regions": ["us-east-1", "eu-west-1"], "witness_region": "us-west-2"},
+        "regions",
+        "us-east-1 in the US set, eu-west-1 in the EU set, us-west-2 in the US set; "
+        "e.g. regions: [us-east-1, us-east-2], witness_region: us-west-2",
+    ),
+    (
+        {**STRONG, "regions": ["us-west-1", "us-east-1"], "witness_region": "us-west-2"},
+        "regions",
+        "us-west-1 in no MRSC region set",
+    ),
+    (
+        {**STRONG, "regions": US_PAIR, "witness_region": "eu-west-1"},
+        "witness_region",
+        "us-east-1 in the US set, us-east-2 in the US set, eu-west-1 in the EU set; "
+        "e.g. regions: [us-east-1, us-east-2], witness_region: us-west-2",
+    ),
+    (
+        {**STRONG, "regions": ["ap-northeast-1", "ap-northeast-2"], "witness_region": "ap-southeast-1"},
+        "witness_region",
+        "e.g. regions: [ap-northeast-1, ap-northeast-2], witness_region: ap-northeast-3",
+    ),
+    (
+        {**STRONG, "regions": US_PAIR, "witness_region": "us-east-2"},
+        "witness_region",
+        "the witness is a third region, not one of the replicas' (regions: [us-east-1, us-east-2]); "
+        "e.g. regions: [us-east-1, us-east-2], witness_region: us-west-2",
+    ),
+    (
+        {"regions": US_PAIR, "witness_region": "us-west-2"},
+        "witness_region",
+        "a witness belongs to a strong (MRSC) table only: set consistency: strong",
+    ),
+    ({**STRONG, "regions": US_PAIR, "witness_region": "us-wset-2"}, "witness_region", "did you mean 'us-west-2'"),
+    ({"consistency": "linearizable"}, "consistency", "'eventual' or 'strong'"),
+]
+
+
+@pytest.mark.parametrize(("values", "key", "fix"), STRONG_REFUSALS)
+def test_a_strong_table_outside_one_mrsc_region_set_is_refused_naming_each_regions_set(values, key, fix):
+    with pytest.raises(ParameterError) as caught:
+        validate_params(values)
+    (problem,) = caught.value.problems
+    assert problem.key == key
+    assert fix in problem.allowed
+    assert "\n" not in str(problem)
+
+
+@pytest.mark.parametrize(
+    ("regions", "witness"),
+    [
+        (["us-east-1", "us-east-2"], "us-west-2"),
+        (["us-west-2", "us-east-1", "us-east-2"], None),
+        (["eu-central-1", "eu-west-3"], "eu-west-1"),
+        (["eu-west-2", "eu-west-1", "eu-central-1"], None),
+        (["ap-northeast-3", "ap-northeast-1"], "ap-northeast-2"),
+    ],
+)
+def test_three_regions_of_one_set_make_a_strong_table(regions, witness):
+    params = validate_params({**STRONG, "regions": regions, "witness_region": witness})
+    assert params.member_regions == [*regions, *([witness] if witness else [])]
+    assert params.replica_regions == regions[1:]
+
+
+def test_a_replication_alarm_threshold_on_a_strong_table_is_refused_not_ignored():
+    with pytest.raises(ParameterError, match="replication_alarm_ms.*publishes no ReplicationLatency"):
+        validate_params({**STRONG, "regions": US_PAIR, "witness_region": "us-west-2", "replication_alarm_ms": 777})
+    default = {**STRONG, "regions": US_PAIR, "witness_region": "us-west-2", "replication_alarm_ms": 1000}
+    assert validate_params(default).consistency == "strong"
+    assert validate_params({"replication_alarm_ms": 777}).replication_alarm_ms == 777
+
+
+def test_an_empty_witness_is_no_witness():
+    assert validate_params({"witness_region": ""}).witness_region is None
+    assert validate_params({"regions": US_PAIR}).member_regions == US_PAIR
+
+
+def test_every_mrsc_region_is_a_dynamodb_region():
+    from globaltables.params import known_regions
+    from globaltables.regions import MRSC_REGION_SETS, mrsc_region_set
+
+    for name, members in MRSC_REGION_SETS.items():
+        assert all(region in known_regions() and mrsc_region_set(region) == name for region in members)
+    assert mrsc_region_set("us-west-1") is None
+
+
+def test_a_manifest_recorded_under_other_region_sets_still_opens():
+    from globaltables.params import RECORDED
+
+    recorded = {**STRONG, "regions": ["us-east-1", "eu-west-1"], "witness_region": "us-west-2"}
+    assert Params.model_validate(recorded, context={RECORDED: True}).consistency == "strong"
+    with pytest.raises(ValueError, match="exactly three regions"):  # the shape is still checked
+        Params.model_validate({**recorded, "witness_region": None}, context={RECORDED: True})
+
+
+def test_the_shipped_strong_parameters_make_a_strong_table_with_a_witness():
+    from globaltables.batch import PROJECT_DIR
+
+    params = load_params(PROJECT_DIR / "params" / "strong.yaml")
+    assert (params.target, params.consistency) == ("local", "strong")
+    assert (params.regions, params.witness_region) == (["us-east-1", "us-east-2"], "us-west-2")
+
+
+def test_consistency_and_witness_are_set_for_02_and_fixed_once_the_run_made_resources():
+    from globaltables.params import FIXED_ONCE_CREATED, parameter_notebook
+
+    assert parameter_notebook("consistency") == parameter_notebook("witness_region") == "02_table_replicas"
+    assert {"consistency", "witness_region"} <= set(FIXED_ONCE_CREATED)
+
+
+def test_the_readme_table_lists_the_mrsc_region_sets():
+    from globaltables.params import parameter_table_markdown
+
+    row = next(line for line in parameter_table_markdown().splitlines() if line.startswith("| `consistency`"))
+    assert "US: us-east-1, us-east-2, us-west-2; EU: eu-west-1, eu-west-2, eu-west-3, eu-central-1" in row
+    assert "| `eventual` | 00_setup, 02_table_replicas |" in row

@@ -104,3 +104,14 @@ def test_a_table_of_the_same_name_from_elsewhere_is_not_adopted(clients, new_run
     )
     with pytest.raises(RuntimeError, match="not this run's"):
         ensure_table(clients, run, "alias/aws/dynamodb")
+
+
+def test_an_eventual_table_says_so_in_every_status_row_and_has_no_witness(clients, new_run):
+    run = new_run(regions=["us-east-1", "eu-west-1"])
+    build_global_table(clients, run)
+    rows = global_table_status(clients, run.params.regions, run.names.table_name)
+    assert [(row.region, row.consistency, row.is_witness) for row in rows] == [
+        ("us-east-1", "eventual", False),
+        ("eu-west-1", "eventual", False),
+    ]
+    assert not run.resources("dynamodb:witness")
