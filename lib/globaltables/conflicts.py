@@ -11,6 +11,13 @@ region) can exceed a provisioned table's capacity: they go through clients with 
 (``throttling.unretried_client``), and each ``ProvisionedThroughputExceededException`` or round of
 ``UnprocessedKeys`` is counted (``Convergence.throttles``, a ``ThrottleCount`` for the writes) and
 backed off (capped exponential backoff with full jitter, ``throttling.Backoff``), bounded by a deadline.
+
+On a strongly consistent (MRSC) table the same writes meet ``ReplicatedWriteConflictException`` instead
+of last writer wins: a write on an item that a write from another region is still modifying is refused,
+counted (a ``ConflictCount``) and sent again after the same backoff. The scenarios here run on either
+mode; ``side_by_side`` runs one contended workload on a table of each mode (the run's, and a companion
+table of the other mode that it creates and removes, recorded in the manifest first) and counts what each
+mode does to it: writes lost, reads that missed an acknowledged write, conflicts retried.
 """
 
 from __future__ import annotations
@@ -23,17 +30,40 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import botocore.exceptions
 from pydantic import BaseModel
 
+from globaltables import cleanup
 from globaltables.clients import AwsClients
 from globaltables.embedded_admin import EmbeddedAWSAdmin
+from globaltables.names import RUN_TAG_KEY
 from globaltables.parallel import run_together
+from globaltables.perf import MODE_LABELS
 from globaltables.seeding import digest_of_items
-from globaltables.throttling import Backoff, ThrottleCount, is_throttle, unretried_client
-from globaltables.waiting import wait_until
+from globaltables.state import RunState
+from globaltables.tables import (
+    KIND_REPLICA,
+    KIND_TABLE,
+    KIND_WITNESS,
+    STRONG,
+    TABLE_BUSY,
+    describe,
+    is_strong,
+    wait_for_replica,
+    wait_for_table,
+    witness_regions,
+)
+from globaltables.throttling import (
+    Backoff,
+    ConflictCount,
+    ThrottleCount,
+    is_throttle,
+    is_write_conflict,
+    unretried_client,
+)
+from globaltables.waiting import retry_on_codes, wait_until
 
 SORT_KEY = "CONFLICT"
 
@@ -50,20 +80,29 @@ THROTTLED_CALL_TIMEOUT_S = 120.0  # how long one call may stay throttled before 
 
 
 def call_backing_off(
-    call: Any, throttles: ThrottleCount | None, timeout_s: float = THROTTLED_CALL_TIMEOUT_S, cap_s: float = 1.0
+    call: Any,
+    throttles: ThrottleCount | None,
+    timeout_s: float = THROTTLED_CALL_TIMEOUT_S,
+    cap_s: float = 1.0,
+    conflicts: ConflictCount | None = None,
 ) -> Any:
-    """``call()``, sent again after a capped exponential backoff with jitter while it is throttled, each
-    throttle added to ``throttles``; the throttle is raised after ``timeout_s``."""
+    """``call()``, sent again after a capped exponential backoff with jitter while it is throttled or
+    refused for a write conflict (a strong table), each one added to ``throttles`` or ``conflicts``; the
+    last error is raised after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     backoff = Backoff(cap_s=cap_s)
     while True:
         try:
             return call()
         except Exception as error:
-            if not is_throttle(error):
+            if is_throttle(error):
+                count = throttles
+            elif is_write_conflict(error):
+                count = conflicts
+            else:
                 raise
-            if throttles is not None:
-                throttles.add()
+            if count is not None:
+                count.add()
             pause = backoff.next_pause()
             if time.monotonic() + pause > deadline:
                 raise
@@ -79,10 +118,12 @@ def conflicting_updates(
     clock_skew_s: dict[str, float] | None = None,
     seed: int = 0,
     throttles: ThrottleCount | None = None,
+    conflicts: ConflictCount | None = None,
 ) -> tuple[list[str], list[ConflictWrite]]:
     """Every region updates the same ``keys`` items at the same time (``rounds`` times each, in its own
     random order), stamping its own clock, skewed by ``clock_skew_s[region]``. Returns keys and writes;
-    a throttled update is backed off and sent again, and counted in ``throttles``."""
+    a throttled update (or one refused for a write conflict, on a strong table) is backed off and sent
+    again, and counted in ``throttles`` (``conflicts``)."""
     marker = uuid.uuid4().hex[:8]
     names = [f"CONFLICT#{marker}#{i:05d}" for i in range(keys)]
     skew = clock_skew_s or {}
@@ -112,7 +153,7 @@ def conflicting_updates(
                         ":e": {"S": "conflict"},
                     },
                 )
-                call_backing_off(update, throttles)
+                call_backing_off(update, throttles, conflicts=conflicts)
                 with lock:
                     writes.append(
                         ConflictWrite(
@@ -394,24 +435,30 @@ def counter_demo(
     """Every region adds 1 ``increments`` times, and retries each request once (as after a timeout).
 
     Naive: all regions ``ADD`` to one shared item; last writer wins per item, so increments made in one
-    region are overwritten by another's. Safe: each region adds to its own shard item (the region is the
-    sort key), conditionally on the request id not being applied yet, and the total is the sum of the
-    shards. (Keep the applied ids bounded in production, e.g. per day; here they are few.)"""
+    region are overwritten by another's (on a strong table the shared item's ``ADD`` meets write
+    conflicts instead, retried, and loses nothing). Safe: each region adds to its own shard item (the
+    region is the sort key), conditionally on the request id not being applied yet, and the total is
+    the sum of the shards. (Keep the applied ids bounded in production, e.g. per day; here they are few.)"""
     name = f"demo-{uuid.uuid4().hex[:8]}"
 
     def region_writer(region: str) -> None:
         client = clients.client("dynamodb", region)
         for i in range(increments):
-            client.update_item(
-                TableName=table_name,
-                Key={"PK": {"S": f"COUNTER#{name}-naive"}, "SK": {"S": "shared"}},
-                UpdateExpression="ADD #t :one SET entity = :e",
-                ExpressionAttributeNames={"#t": "total"},
-                ExpressionAttributeValues={":one": {"N": "1"}, ":e": {"S": "counter"}},
+            call_backing_off(
+                functools.partial(
+                    client.update_item,
+                    TableName=table_name,
+                    Key={"PK": {"S": f"COUNTER#{name}-naive"}, "SK": {"S": "shared"}},
+                    UpdateExpression="ADD #t :one SET entity = :e",
+                    ExpressionAttributeNames={"#t": "total"},
+                    ExpressionAttributeValues={":one": {"N": "1"}, ":e": {"S": "counter"}},
+                ),
+                None,
             )
             request = f"{name}-{region}-{i}"
-            idempotent_add(client, table_name, name, region, request, 1)
-            idempotent_add(client, table_name, name, region, request, 1)  # the retry: applied once only
+            add = functools.partial(idempotent_add, client, table_name, name, region, request, 1)
+            call_backing_off(add, None)
+            call_backing_off(add, None)  # the retry: applied once only
 
     run_together([(region_writer, (r,)) for r in regions])
     expected = increments * len(regions)
@@ -432,9 +479,12 @@ def counter_demo(
 def cross_region_version_race(
     clients: AwsClients, regions: list[str], table_name: str, timeout_s: float
 ) -> dict[str, Any]:
-    """Two regions update the same item at version 1 at the same moment. Each region checks the condition
-    against its own replica, so both writes are accepted, and one of them is then lost to last writer
-    wins: version checks protect within a region only. Route an item's writes to one home region."""
+    """Two regions update the same item at version 1 at the same moment. On an eventually consistent
+    table each region checks the condition against its own replica, so both writes are accepted, and one
+    of them is then lost to last writer wins: version checks protect within a region only (route an
+    item's writes to one home region). On a strong table the condition is checked against the latest
+    version: the second claim is refused (a write conflict, retried, then the failed condition), and
+    nothing is lost."""
     key = {"PK": {"S": f"VERSIONED#{uuid.uuid4().hex[:8]}"}, "SK": {"S": "RACE"}}
     home, other = regions[0], regions[1]
     versioned_put(clients.client("dynamodb", home), table_name, key, {"owner": {"S": "nobody"}}, None)
@@ -454,9 +504,10 @@ def cross_region_version_race(
     start = threading.Barrier(2, timeout=120)
 
     def claim(region: str) -> None:
+        client = clients.client("dynamodb", region)
         start.wait()
         try:
-            versioned_put(clients.client("dynamodb", region), table_name, key, {"owner": {"S": region}}, 1)
+            call_backing_off(lambda: versioned_put(client, table_name, key, {"owner": {"S": region}}, 1), None)
             accepted[region] = True
         except VersionConflict:
             accepted[region] = False
@@ -474,3 +525,355 @@ def cross_region_version_race(
 
     owners = wait_until(settled, "the raced item identical everywhere", timeout_s, 0.02)
     return {"accepted": accepted, "final_owner": owners.pop(), "lost_update": sum(accepted.values()) > 1}
+
+
+# ----- the two modes side by side -----------------------------------------------------------------
+
+Consistency = Literal["eventual", "strong"]
+NOTEBOOK = "08_conflicts"
+STRONG_PARAMS_FILE = "params/strong.yaml"
+CONTENDED_PREFIX = "CONTENDED"
+
+
+def other_mode(consistency: str) -> Consistency:
+    return "eventual" if consistency == "strong" else "strong"
+
+
+class CompanionPlan(BaseModel):
+    """Where 08 puts a table of the mode the run's table is not, or why the run's regions cannot hold one.
+
+    ``regions`` are the companion's replica regions (primary first: the run's primary), ``witness`` the
+    third region of a strong companion with two replicas; ``unavailable`` says why there is no companion
+    (then nothing is created and 08 shows the run's mode only)."""
+
+    run_consistency: Consistency
+    consistency: Consistency
+    table_name: str
+    regions: list[str]
+    witness: str | None = None
+    unavailable: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.unavailable is None
+
+    def __str__(self) -> str:
+        if not self.available:
+            return (
+                f"{MODE_LABELS[self.run_consistency]} only: {self.unavailable}; "
+                f"{STRONG_PARAMS_FILE} shows both modes side by side"
+            )
+        witness = f" and a witness in {self.witness}" if self.witness else ""
+        return (
+            f"{MODE_LABELS[self.consistency]} side: companion table {self.table_name} in "
+            f"{', '.join(self.regions)}{witness}, made for this step and removed at its end"
+        )
+
+
+def companion_plan(params: Any, table_name: str) -> CompanionPlan:
+    """The companion of the other mode for a run (``params``: its regions, ``consistency`` and
+    ``witness_region``). A strong companion needs the run's regions in one MRSC region set: three of them
+    (three replicas), or two and a third region of their set as the witness. An eventual companion uses
+    the strong run's replica regions."""
+    run_consistency: Consistency = params.consistency
+    mode = other_mode(run_consistency)
+    regions = list(params.regions)
+    plan = CompanionPlan(
+        run_consistency=run_consistency, consistency=mode, table_name=f"{table_name}-{mode}", regions=regions
+    )
+    if mode == "eventual":
+        return plan
+    from globaltables.regions import MRSC_REGION_SETS, mrsc_region_set
+
+    sets = {region: mrsc_region_set(region) for region in regions}
+    named = ", ".join(f"{region} ({sets[region] or 'no'} set)" for region in regions)
+    if len(regions) not in (2, 3):
+        reason = (
+            f"a strong table spans exactly 3 regions (3 replicas, or 2 and a witness) and this run has {len(regions)}"
+        )
+        return plan.model_copy(update={"unavailable": reason})
+    if None in sets.values() or len(set(sets.values())) > 1:
+        reason = f"the run's regions {named} are not in one MRSC region set"
+        return plan.model_copy(update={"unavailable": reason})
+    if len(regions) == 3:
+        return plan
+    (region_set,) = set(sets.values())
+    witness = next(region for region in MRSC_REGION_SETS[region_set] if region not in regions)
+    return plan.model_copy(update={"witness": witness})
+
+
+def _companion_definition(name: str, run_id: str) -> dict[str, Any]:
+    """The smallest table the contended workload needs: the run's key schema, on demand (no capacity to
+    plan or throttle), a stream (an eventual table replicates through it; a strong one ignores it), no
+    deletion protection (it lives for one step), the run's tag (so the orphan finder knows it)."""
+    return {
+        "TableName": name,
+        "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in ("PK", "SK")],
+        "KeySchema": [{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        "BillingMode": "PAY_PER_REQUEST",
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        "Tags": [{"Key": RUN_TAG_KEY, "Value": run_id}],
+    }
+
+
+def _strong_table_settled(table: dict[str, Any] | None, plan: CompanionPlan) -> bool:
+    if table is None or table["TableStatus"] != "ACTIVE" or not is_strong(table):
+        return False
+    replicas = {r["RegionName"]: r["ReplicaStatus"] for r in table.get("Replicas", [])}
+    witnesses = {w["RegionName"]: w["WitnessStatus"] for w in table.get("GlobalTableWitnesses", [])}
+    return (
+        all(replicas.get(region) == "ACTIVE" for region in plan.regions[1:])
+        and witness_regions(table) == ([plan.witness] if plan.witness else [])
+        and all(status == "ACTIVE" for status in witnesses.values())
+    )
+
+
+def ensure_companion(clients: AwsClients, run: RunState, plan: CompanionPlan) -> dict[str, Any]:
+    """Create (or adopt, on a rerun) the companion table, each part recorded in the manifest before the
+    call that makes it, so that a step stopped midway leaves nothing cleanup does not know; returns its
+    description in the primary region once it and every replica (and witness) are ACTIVE.
+
+    Eventual: the table, then one replica at a time (AWS adds one per UpdateTable). Strong: the empty
+    table, then one UpdateTable creating the replicas and the witness with ``MultiRegionConsistency``
+    ``STRONG`` (AWS's only way to make one)."""
+    if not plan.available:
+        raise ValueError(f"no companion table: {plan.unavailable}")
+    primary, name, timeout = plan.regions[0], plan.table_name, run.params.wait_timeout_s
+    ddb = clients.client("dynamodb", primary)
+    run.record(KIND_TABLE, name, primary, notebook=NOTEBOOK, companion=plan.consistency)
+    if describe(clients, primary, name) is None:
+        try:
+            ddb.create_table(**_companion_definition(name, run.run_id))
+        except botocore.exceptions.ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceInUseException":
+                raise
+    table = wait_for_table(clients, primary, name, timeout)
+    if plan.consistency == "eventual":
+        for region in plan.regions[1:]:
+            run.record(KIND_REPLICA, name, region, notebook=NOTEBOOK, companion=plan.consistency)
+            if region not in {r["RegionName"] for r in table.get("Replicas", [])}:
+                retry_on_codes(
+                    lambda region=region: ddb.update_table(
+                        TableName=name, ReplicaUpdates=[{"Create": {"RegionName": region}}]
+                    ),
+                    TABLE_BUSY,
+                    timeout,
+                )
+            table = wait_for_replica(clients, primary, region, name, timeout)
+        return table
+    for region in plan.regions[1:]:
+        run.record(KIND_REPLICA, name, region, notebook=NOTEBOOK, companion=plan.consistency, consistency="strong")
+    if plan.witness:
+        run.record(
+            KIND_WITNESS, name, plan.witness, notebook=NOTEBOOK, companion=plan.consistency, source_region=primary
+        )
+    # Right after the call DescribeTable may still show the table alone: a replica's own table that
+    # exists already says an earlier attempt's call went through.
+    requested = is_strong(table) or any(describe(clients, region, name) for region in plan.regions[1:])
+    if not requested:
+        witness = {"GlobalTableWitnessUpdates": [{"Create": {"RegionName": plan.witness}}]} if plan.witness else {}
+        retry_on_codes(
+            lambda: ddb.update_table(
+                TableName=name,
+                ReplicaUpdates=[{"Create": {"RegionName": region}} for region in plan.regions[1:]],
+                MultiRegionConsistency=STRONG,
+                **witness,
+            ),
+            TABLE_BUSY,
+            timeout,
+        )
+
+    def probe() -> tuple[bool, dict[str, Any] | None]:
+        table = describe(clients, primary, name)
+        settled = _strong_table_settled(table, plan) and all(
+            (describe(clients, region, name) or {}).get("TableStatus") == "ACTIVE" for region in plan.regions[1:]
+        )
+        return settled, table
+
+    what = f"strong (MRSC) table {name} ACTIVE in {', '.join(plan.regions)}"
+    return wait_until(probe, what, timeout, clients.poll_interval_s)
+
+
+def remove_companion(clients: AwsClients, run: RunState, plan: CompanionPlan) -> list[cleanup.Step]:
+    """Remove the companion table as cleanup would (its replicas, witness and table, in cleanup's order),
+    dropping each from the manifest once gone; raises ``CleanupIncomplete`` if any part stays."""
+    steps = []
+    for resource in cleanup.plan(run):
+        if resource.name != plan.table_name or resource.details.get("companion") != plan.consistency:
+            continue
+        outcome = cleanup.remove(clients, run, resource)
+        run.forget(resource.kind, resource.name, resource.region)
+        steps.append(cleanup.Step(kind=resource.kind, name=resource.name, region=resource.region, outcome=outcome))
+    return steps
+
+
+class RegionTally(BaseModel):
+    """What one region's writer saw in the contended workload."""
+
+    region: str
+    writes: int = 0  # acknowledged
+    conflicts_retried: int = 0  # refused with ReplicatedWriteConflictException, sent again
+    throttles: int = 0
+    reads: int = 0  # in the next region, right after each acknowledged write
+    stale_reads: int = 0  # ... that did not see the write
+    lost_updates: int = 0  # acknowledged, and not in the item every region finally holds
+
+
+class ContendedOutcome(BaseModel):
+    """One mode's outcome of the contended workload: per region, and whether the replicas converged to
+    items holding only values that were written."""
+
+    consistency: Consistency
+    table_name: str
+    scenario: str
+    keys: int
+    per_region: list[RegionTally]
+    converged_after_s: float
+    identical_everywhere: bool
+    values_nobody_wrote: int
+
+    @property
+    def label(self) -> str:
+        return MODE_LABELS[self.consistency]
+
+    def total(self, field: str) -> int:
+        return sum(getattr(tally, field) for tally in self.per_region)
+
+    def row(self) -> dict[str, Any]:
+        """One line of the side-by-side table."""
+        return {
+            "table": self.label,
+            "scenario": self.scenario,
+            "writes acknowledged": self.total("writes"),
+            "conflicts retried": self.total("conflicts_retried"),
+            "updates lost": self.total("lost_updates"),
+            "reads right after a write": self.total("reads"),
+            "stale reads": self.total("stale_reads"),
+            "converged after s": self.converged_after_s,
+        }
+
+
+def contended_workload(
+    clients: AwsClients,
+    regions: list[str],
+    table_name: str,
+    consistency: Consistency,
+    scenario: str,
+    keys: int = 4,
+    writes_per_region: int = 12,
+    timeout_s: float = 60.0,
+    seed: int = 0,
+) -> ContendedOutcome:
+    """Every region adds its own tokens to the same ``keys`` items at once (``UpdateItem ADD`` to a string
+    set, an item picked at random each time); right after each acknowledged write, the next region reads
+    the item (``ConsistentRead=True``, the strongest read either mode offers) and counts it stale if the
+    token is not there. Then, once every region holds identical items, counts the acknowledged tokens
+    the items do not hold: updates lost.
+
+    Eventual: the write is acknowledged by its own region and replicates after; the item replicates
+    whole, so a concurrent write in another region replaces it (last writer wins) and takes the tokens it
+    did not hold with it. Strong: the write is acknowledged once a second region has it, a concurrent write
+    from another region is refused (``ReplicatedWriteConflictException``, counted and retried), and the
+    ``ADD`` applies to the latest item, so nothing is lost and no strongly consistent read is stale."""
+    marker = uuid.uuid4().hex[:8]
+    names = [f"{CONTENDED_PREFIX}#{marker}#{i:03d}" for i in range(keys)]
+    tallies = {region: RegionTally(region=region) for region in regions}
+    acknowledged: dict[str, set[str]] = {name: set() for name in names}
+    by_region: dict[str, set[tuple[str, str]]] = {region: set() for region in regions}
+    lock = threading.Lock()
+    start = threading.Barrier(len(regions), timeout=120)
+
+    def writer(number: int, region: str) -> None:
+        client = unretried_client(clients, region)
+        reader_region = regions[(number + 1) % len(regions)]
+        reader = unretried_client(clients, reader_region)
+        rng = random.Random(seed * 100 + number)
+        throttles, conflicts = ThrottleCount(), ConflictCount()
+        tally = tallies[region]
+        start.wait()
+        for index in range(writes_per_region):
+            name = rng.choice(names)
+            key = {"PK": {"S": name}, "SK": {"S": SORT_KEY}}
+            token = f"{region}#{index:04d}"
+            update = functools.partial(
+                client.update_item,
+                TableName=table_name,
+                Key=key,
+                UpdateExpression="ADD tokens :t SET last_writer = :w, entity = :e",
+                ExpressionAttributeValues={":t": {"SS": [token]}, ":w": {"S": region}, ":e": {"S": "contended"}},
+            )
+            call_backing_off(update, throttles, timeout_s, conflicts=conflicts)
+            with lock:
+                acknowledged[name].add(token)
+                by_region[region].add((name, token))
+            read = functools.partial(reader.get_item, TableName=table_name, Key=key, ConsistentRead=True)
+            item = call_backing_off(read, throttles, timeout_s).get("Item", {})
+            tally.writes += 1
+            tally.reads += 1
+            tally.stale_reads += token not in item.get("tokens", {}).get("SS", [])
+        tally.throttles, tally.conflicts_retried = throttles.total, conflicts.total
+
+    run_together([(writer, (n, r)) for n, r in enumerate(regions)])
+    written = [name for name in names if acknowledged[name]]
+    convergence = wait_for_convergence(clients, regions, table_name, written, timeout_s)
+    digests = {digest_of_items(r, items.values()).sha256 for r, items in convergence.items.items()}
+    final = convergence.items[regions[0]]
+    kept = {name: set(final[name].get("tokens", {}).get("SS", [])) for name in written}
+    for region, tokens in by_region.items():
+        tallies[region].lost_updates = sum(token not in kept[name] for name, token in tokens)
+    strays = sum(len(kept[name] - acknowledged[name]) for name in written)
+    return ContendedOutcome(
+        consistency=consistency,
+        table_name=table_name,
+        scenario=scenario,
+        keys=keys,
+        per_region=[tallies[region] for region in regions],
+        converged_after_s=convergence.seconds,
+        identical_everywhere=len(digests) == 1,
+        values_nobody_wrote=strays,
+    )
+
+
+def side_by_side(
+    clients: AwsClients,
+    run: RunState,
+    plan: CompanionPlan,
+    delay: str | None,
+    keys: int = 4,
+    writes_per_region: int = 12,
+) -> list[ContendedOutcome]:
+    """The contended workload on the run's table and, when ``plan`` allows, on a companion table of the
+    other mode (created here, recorded first, removed at the end), each in its replica regions under the
+    same replication delay; eventual first. A step that fails midway leaves the companion in the
+    manifest, for the next run of this step or for cleanup."""
+    timeout = run.params.wait_timeout_s
+    run_mode: Consistency = plan.run_consistency
+    tables = [(run_mode, run.names.table_name, list(run.params.regions))]
+    if plan.available:
+        ensure_companion(clients, run, plan)
+        tables.append((plan.consistency, plan.table_name, plan.regions))
+    outcomes_by_mode = []
+    with replication_delay(clients, delay) as scenario:
+        for mode, table_name, regions in sorted(tables, key=lambda entry: entry[0]):
+            outcomes_by_mode.append(
+                contended_workload(
+                    clients, regions, table_name, mode, scenario, keys, writes_per_region, timeout, seed=len(regions)
+                )
+            )
+    if plan.available:
+        remove_companion(clients, run, plan)
+    return outcomes_by_mode
+
+
+def check_side(outcome: ContendedOutcome) -> None:
+    """Raises AssertionError unless the replicas converged to identical items holding only written values,
+    and, on a strong table, no strongly consistent read missed an acknowledged write and nothing was lost."""
+    if not outcome.identical_everywhere:
+        raise AssertionError(f"{outcome.label}: replicas differ after convergence")
+    if outcome.values_nobody_wrote:
+        raise AssertionError(f"{outcome.label}: {outcome.values_nobody_wrote} values nobody wrote")
+    if outcome.consistency == "strong":
+        if outcome.total("stale_reads"):
+            raise AssertionError(f"strong: {outcome.total('stale_reads')} strongly consistent reads were stale")
+        if outcome.total("lost_updates"):
+            raise AssertionError(f"strong: {outcome.total('lost_updates')} acknowledged updates lost")

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from globaltables import names as resource_names
 from globaltables.clients import AwsClients
 from globaltables.names import LATENCY_METRIC, RUN_TAG_KEY, THROTTLE_METRICS
+from globaltables.params import Params
 from globaltables.state import RunState
 from globaltables.waiting import wait_until
 
@@ -46,12 +47,28 @@ def ensure_alarm_topic(clients: AwsClients, run: RunState, region: str) -> str:
     return arn
 
 
+def watches_replication_latency(params: Params) -> bool:
+    """Whether the table publishes ``ReplicationLatency``: a strong (MRSC) table does not (AWS: "Global
+    tables configured for multi-Region strong consistency (MRSC) do not publish a ReplicationLatency
+    metric"), so no alarm or dashboard widget watches it there; the canary probe still measures how
+    soon an eventually consistent read elsewhere sees a write."""
+    return params.consistency != "strong"
+
+
+def expected_alarm_count(params: Params) -> int:
+    """Alarms 04 puts: two throttle alarms per region, plus one per other region where latency is watched."""
+    regions = len(params.regions)
+    return regions * (2 + (regions - 1 if watches_replication_latency(params) else 0))
+
+
 def alarm_definitions(
     table_name: str, region: str, regions: list[str], run: RunState, topic_arn: str
 ) -> list[dict[str, Any]]:
     """PutMetricAlarm arguments for one region: read and write throttling, and ReplicationLatency
-    towards each other region."""
+    towards each other region (eventual tables only: ``watches_replication_latency``)."""
     params = run.params
+    if not watches_replication_latency(params):
+        regions = [region]
     common = {
         "Namespace": NAMESPACE,
         "Period": 300,
@@ -107,28 +124,29 @@ def ensure_alarms(clients: AwsClients, run: RunState, region: str, topic_arn: st
     return names
 
 
-def dashboard_body(table_name: str, region: str, regions: list[str]) -> dict[str, Any]:
+def dashboard_body(table_name: str, region: str, regions: list[str], watch_latency: bool = True) -> dict[str, Any]:
     latency = [
         [NAMESPACE, "ReplicationLatency", "TableName", table_name, "ReceivingRegion", receiving]
         for receiving in regions
         if receiving != region
     ]
+    latency_widget = {
+        "type": "metric",
+        "x": 0,
+        "y": 0,
+        "width": 12,
+        "height": 6,
+        "properties": {
+            "title": f"Replication latency from {region} (ms)",
+            "region": region,
+            "metrics": latency,
+            "stat": "Average",
+            "period": 60,
+        },
+    }
     return {
         "widgets": [
-            {
-                "type": "metric",
-                "x": 0,
-                "y": 0,
-                "width": 12,
-                "height": 6,
-                "properties": {
-                    "title": f"Replication latency from {region} (ms)",
-                    "region": region,
-                    "metrics": latency,
-                    "stat": "Average",
-                    "period": 60,
-                },
-            },
+            *([latency_widget] if watch_latency else []),
             {
                 "type": "metric",
                 "x": 12,
@@ -168,7 +186,9 @@ def dashboard_body(table_name: str, region: str, regions: list[str]) -> dict[str
 
 def ensure_dashboard(clients: AwsClients, run: RunState, region: str) -> str:
     name = run.names.dashboard_name(region)
-    body = dashboard_body(run.names.table_name, region, run.params.regions)
+    body = dashboard_body(
+        run.names.table_name, region, run.params.regions, watch_latency=watches_replication_latency(run.params)
+    )
     clients.client("cloudwatch", region).put_dashboard(DashboardName=name, DashboardBody=json.dumps(body))
     run.record(KIND_DASHBOARD, name, region, notebook=NOTEBOOK)
     return name

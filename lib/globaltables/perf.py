@@ -24,6 +24,15 @@ counted. (boto3's standard mode would retry throttles too, up to 5 attempts, but
 would show slow calls, not why.) A closed loop against a provisioned table is paced by
 ``rate_cap_per_s``, which ``spec_from_params`` derives from the capacity (``capacity_rate_cap``), so that
 it measures the table rather than its throttling.
+
+**The table's mode** (``consistency``). On an eventually consistent (MREC) table the reads are eventually
+consistent ``GetItem`` calls, as they always were. On a strongly consistent (MRSC) table the reads are
+``GetItem`` with ``ConsistentRead=True``: the latest acknowledged write in any region, the guarantee such a
+table is chosen for, paid with a round trip to another region (as every write is). A share of the reads
+(``EVENTUAL_READ_SHARE``) stays eventually consistent, a second series (``eventual read``) that shows what
+a reader who can accept a stale item pays. A write that races a write from another region on the same
+item is refused with ``ReplicatedWriteConflictException``: counted (``conflicts``) and sent again after
+the same backoff as a throttle, its latency running to the answer that succeeded.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,11 +56,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from globaltables.clients import AwsClients
 from globaltables.parallel import run_together
 from globaltables.params import MAX_DURATION_S, MAX_RATE_PER_S, MAX_WARMUP_S
-from globaltables.throttling import Backoff, is_throttle, unretried_client
+from globaltables.throttling import Backoff, is_throttle, is_write_conflict, unretried_client
 
 LOWEST_US, HIGHEST_US, DIGITS = 1, 60_000_000, 3
 PERCENTILES = (50.0, 95.0, 99.0, 99.9)
 OPERATIONS = ("read", "write")
+EVENTUAL_READ = "eventual read"  # strong table: the reads that stay eventually consistent
+# On a strong table, the share of reads sent eventually consistent, as a second series beside the strong
+# reads: enough calls for stable percentiles, few enough that the strong reads remain the measure.
+EVENTUAL_READ_SHARE = 0.25
+MODE_LABELS = {"eventual": "eventual (MREC)", "strong": "strong (MRSC)"}
 IN_FLIGHT_GRACE_S = 2.0  # how long the end of a run waits for calls sent before its deadline
 MAX_OPERATIONS = 1_000_000_000
 MAX_KEY_SPACE = 10_000_000
@@ -63,13 +78,19 @@ ITEM_OVERHEAD_BYTES = 60  # the load's keys and attribute names around its paylo
 
 
 def capacity_rate_cap(
-    read_capacity: float, write_capacity: float, read_ratio: float, regions: int, item_bytes: int
+    read_capacity: float,
+    write_capacity: float,
+    read_ratio: float,
+    regions: int,
+    item_bytes: int,
+    strong_read_share: float = 0.0,
 ) -> float:
     """Operations per second per region that a provisioned replica sustains (``CAPACITY_SHARE`` of it):
-    reads are eventually consistent GetItems; every region's table also takes the other regions'
-    writes, replicated (the same load runs in every region at once)."""
+    reads are GetItems, eventually consistent (half a unit per 4 KB) except ``strong_read_share`` of them
+    (a whole unit); every region's table also takes the other regions' writes, replicated (the same load
+    runs in every region at once)."""
     size = item_bytes + ITEM_OVERHEAD_BYTES
-    read_units = 0.5 * max(1, math.ceil(size / READ_UNIT_BYTES))
+    read_units = (0.5 + 0.5 * strong_read_share) * max(1, math.ceil(size / READ_UNIT_BYTES))
     write_units = max(1, math.ceil(size / WRITE_UNIT_BYTES)) * regions
     limits = []
     if read_ratio > 0:
@@ -103,6 +124,10 @@ class LoadSpec(BaseModel):
     warmup_s: float = Field(1.0, ge=0, le=MAX_WARMUP_S)
     item_bytes: int = Field(100, ge=0, le=350_000)
     seed: int = 7
+    consistency: Literal["eventual", "strong"] = Field(
+        "eventual",
+        description="the table's mode: strong reads with ConsistentRead=True (and some eventual reads beside)",
+    )
 
     @model_validator(mode="after")
     def _has_a_limit(self) -> LoadSpec:
@@ -120,6 +145,10 @@ class LoadSpec(BaseModel):
         if self.mode == "open" and self.operations is not None:
             planned = min(planned, _offset(self.operations, self.rate_per_s))
         return planned
+
+    def operation_names(self) -> tuple[str, ...]:
+        """The operations measured: reads and writes, and on a strong table the eventual reads beside."""
+        return OPERATIONS if self.consistency == "eventual" else (*OPERATIONS, EVENTUAL_READ)
 
 
 def _offset(index: int, rate_per_s: float) -> float:
@@ -162,11 +191,12 @@ class Recorder:
     ``issued`` counts the operations actually sent, ``sent`` those of them after warm-up; ``closed``
     (under ``lock``) tells a worker whose call outlived the run that its figures are already summed."""
 
-    def __init__(self, seconds: int):
-        self.histograms = {op: new_histogram() for op in OPERATIONS}
-        self.per_second = {op: [0] * seconds for op in OPERATIONS}
-        self.errors = {op: 0 for op in OPERATIONS}
-        self.throttles = {op: 0 for op in OPERATIONS}
+    def __init__(self, seconds: int, operations: tuple[str, ...] = OPERATIONS):
+        self.histograms = {op: new_histogram() for op in operations}
+        self.per_second = {op: [0] * seconds for op in operations}
+        self.errors = {op: 0 for op in operations}
+        self.throttles = {op: 0 for op in operations}
+        self.conflicts = {op: 0 for op in operations}
         self.issued = 0
         self.sent = 0
         self.lock = threading.Lock()
@@ -184,6 +214,7 @@ class OperationStats(BaseModel):
     count: int
     errors: int
     throttles: int = 0  # calls answered "throughput exceeded", backed off and sent again
+    conflicts: int = 0  # strong table: writes answered ReplicatedWriteConflictException, backed off, sent again
     throughput_per_s: float
     mean_ms: float
     max_ms: float
@@ -204,12 +235,16 @@ class RegionResult(BaseModel):
     def stats(self, operation: str) -> OperationStats:
         return next(o for o in self.operations if o.operation == operation)
 
+    @property
+    def consistency(self) -> str:
+        return self.spec.consistency
+
 
 def _summarise(
     region: str, spec: LoadSpec, recorders: list[Recorder], measured_s: float, not_sent: int = 0
 ) -> RegionResult:
     operations, cdf, per_second = [], {}, {}
-    for op in OPERATIONS:
+    for op in spec.operation_names():
         merged = new_histogram()
         for recorder in recorders:
             merged.add(recorder.histograms[op])
@@ -220,6 +255,7 @@ def _summarise(
                 count=count,
                 errors=sum(r.errors[op] for r in recorders),
                 throttles=sum(r.throttles[op] for r in recorders),
+                conflicts=sum(r.conflicts[op] for r in recorders),
                 throughput_per_s=round(count / measured_s, 2) if measured_s else 0.0,
                 mean_ms=round(merged.get_mean_value() / 1000, 3) if count else 0.0,
                 max_ms=round(merged.get_max_value() / 1000, 3) if count else 0.0,
@@ -245,14 +281,18 @@ def _summarise(
 def _operation_factory(
     client: Any, table_name: str, spec: LoadSpec, rng: random.Random
 ) -> Callable[[], tuple[str, Callable[[], Any]]]:
-    """Draws the next operation: its kind ("read" or "write") and the call that performs it."""
+    """Draws the next operation: its kind ("read", "write", or on a strong table "eventual read") and the
+    call that performs it. A strong table's reads are strongly consistent, but for ``EVENTUAL_READ_SHARE``."""
     choose_key = KeyChooser(spec, rng)
     payload = {"S": "x" * spec.item_bytes}
+    strong = spec.consistency == "strong"
 
     def next_operation() -> tuple[str, Callable[[], Any]]:
         key = {"PK": {"S": f"PERF#{choose_key():08d}"}, "SK": {"S": "ITEM"}}
         if rng.random() < spec.read_ratio:
-            return "read", lambda: client.get_item(TableName=table_name, Key=key)
+            if strong and rng.random() >= EVENTUAL_READ_SHARE:
+                return "read", lambda: client.get_item(TableName=table_name, Key=key, ConsistentRead=True)
+            return EVENTUAL_READ if strong else "read", lambda: client.get_item(TableName=table_name, Key=key)
         item = {**key, "payload": payload, "entity": {"S": "perf"}}
         return "write", lambda: client.put_item(TableName=table_name, Item=item)
 
@@ -274,23 +314,38 @@ class Pacer:
             return slot
 
 
-def _send(call: Callable[[], Any], deadline: float) -> tuple[str, int]:
-    """``call()`` until it is not throttled, backing off between attempts, but not past ``deadline``.
-    Returns ``("done" | "failed" | "throttled", throttles)``: an error other than a throttle is counted,
-    not raised (one failed call must not end the test)."""
+@dataclass
+class Sent:
+    """How one operation ended: ``done``, ``failed`` (an error other than a throttle or a write
+    conflict), or still ``throttled`` (or conflicting) at the deadline; and how often it was sent again."""
+
+    outcome: Literal["done", "failed", "throttled"]
+    throttles: int = 0
+    conflicts: int = 0
+
+
+def _send(call: Callable[[], Any], deadline: float) -> Sent:
+    """``call()`` until it is neither throttled nor refused for a write conflict, backing off between
+    attempts (one backoff for both: each says "not now"), but not past ``deadline``. An error of another
+    kind is counted, not raised (one failed call must not end the test)."""
     backoff = Backoff()
-    throttles = 0
+    sent = Sent("done")
     while True:
         try:
             call()
-            return "done", throttles
+            return sent
         except Exception as error:
-            if not is_throttle(error):
-                return "failed", throttles
-            throttles += 1
+            if is_throttle(error):
+                sent.throttles += 1
+            elif is_write_conflict(error):
+                sent.conflicts += 1
+            else:
+                sent.outcome = "failed"
+                return sent
             pause = backoff.next_pause()
             if time.perf_counter() + pause >= deadline:
-                return "throttled", throttles
+                sent.outcome = "throttled"
+                return sent
             time.sleep(pause)
 
 
@@ -300,7 +355,7 @@ def run_region(client: Any, region: str, table_name: str, spec: LoadSpec) -> Reg
     Ends at ``spec.planned_s()`` by the wall clock (plus ``IN_FLIGHT_GRACE_S`` for calls already sent),
     whatever the mode and however far behind an open-loop schedule is."""
     horizon = int(spec.warmup_s + (spec.duration_s or HORIZON_WITHOUT_DURATION_S)) + 2
-    recorders = [Recorder(horizon) for _ in range(spec.workers)]
+    recorders = [Recorder(horizon, spec.operation_names()) for _ in range(spec.workers)]
     counter = itertools.count()
     stop = threading.Event()
     planned_s = spec.planned_s()
@@ -348,7 +403,7 @@ def run_region(client: Any, region: str, table_name: str, spec: LoadSpec) -> Reg
                 if measured:
                     recorder.sent += 1
                     recorder.in_flight = operation
-            outcome, throttles = _send(call, deadline)
+            sent = _send(call, deadline)
             done = time.perf_counter()
             if not measured:
                 continue
@@ -356,10 +411,11 @@ def run_region(client: Any, region: str, table_name: str, spec: LoadSpec) -> Reg
                 if recorder.closed:  # answered after the run ended: already counted as an error
                     return
                 recorder.in_flight = None
-                recorder.throttles[operation] += throttles
-                if outcome == "failed":
+                recorder.throttles[operation] += sent.throttles
+                recorder.conflicts[operation] += sent.conflicts
+                if sent.outcome == "failed":
                     recorder.errors[operation] += 1
-                elif outcome == "done":
+                elif sent.outcome == "done":
                     recorder.record(operation, done - intended, int(done - measure_from))
 
     threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(spec.workers)]
@@ -415,18 +471,22 @@ def prefill(clients: AwsClients, region: str, table_name: str, spec: LoadSpec) -
 
 
 def summary_rows(results: list[RegionResult]) -> list[dict[str, Any]]:
-    """One row per region and operation; a region that could not send its whole load gets one more row,
-    operation ``not sent``, counting the operations that were due but never sent."""
+    """One row per region and operation, the table's mode first (``eventual (MREC)`` or ``strong
+    (MRSC)``), with a ``conflicts`` column on a strong table; a region that could not send its whole load
+    gets one more row, operation ``not sent``, counting the operations that were due but never sent."""
     rows = []
     for result in results:
         for stats in result.operations:
+            conflicts = {"conflicts": stats.conflicts} if result.consistency == "strong" else {}
             rows.append(
                 {
+                    "table": MODE_LABELS[result.consistency],
                     "region": result.region,
                     "operation": stats.operation,
                     "count": stats.count,
                     "errors": stats.errors,
                     "throttles": stats.throttles,
+                    **conflicts,
                     "ops/s": stats.throughput_per_s,
                     **stats.percentiles_ms,
                     "max": stats.max_ms,
@@ -434,7 +494,15 @@ def summary_rows(results: list[RegionResult]) -> list[dict[str, Any]]:
             )
         if result.not_sent:
             blank = dict.fromkeys(rows[-1]) if rows else {}
-            rows.append({**blank, "region": result.region, "operation": "not sent", "count": result.not_sent})
+            rows.append(
+                {
+                    **blank,
+                    "table": MODE_LABELS[result.consistency],
+                    "region": result.region,
+                    "operation": "not sent",
+                    "count": result.not_sent,
+                }
+            )
     return rows
 
 
@@ -452,9 +520,12 @@ def save_results(results: list[RegionResult], folder: Path, name: str = "perform
 
 
 def spec_from_params(params: Any) -> LoadSpec:
-    """The load that the run's ``load_*`` parameters describe; against a provisioned table a closed loop
-    is paced to what the table's capacity sustains (``capacity_rate_cap``), at the auto scaling minimum."""
+    """The load that the run's ``load_*`` parameters describe, for the table's mode (``consistency``);
+    against a provisioned table a closed loop is paced to what the table's capacity sustains
+    (``capacity_rate_cap``), at the auto scaling minimum."""
+    consistency = params.consistency
     spec = LoadSpec(
+        consistency=consistency,
         mode=params.load_mode,
         workers=params.load_workers,
         rate_per_s=params.load_rate_per_s,
@@ -465,8 +536,14 @@ def spec_from_params(params: Any) -> LoadSpec:
         warmup_s=params.load_warmup_s,
     )
     if params.billing_mode == "PROVISIONED" and spec.mode == "closed":
+        strong_share = 1 - EVENTUAL_READ_SHARE if consistency == "strong" else 0.0
         cap = capacity_rate_cap(
-            params.read_capacity, params.write_capacity, spec.read_ratio, len(params.regions), spec.item_bytes
+            params.read_capacity,
+            params.write_capacity,
+            spec.read_ratio,
+            len(params.regions),
+            spec.item_bytes,
+            strong_share,
         )
         spec = spec.model_copy(update={"rate_cap_per_s": cap})
     return spec

@@ -1,7 +1,11 @@
-"""Throttles: a provisioned table used beyond its capacity answers ``ProvisionedThroughputExceededException``
-(or leaves batch items unprocessed). The load harness (07) and the conflict storm (08) count each one and
-back off themselves, through clients with boto3's retries off: boto3's standard mode would retry them
-too, but invisibly, so a slow figure would not say why."""
+"""Throttles and write conflicts: a provisioned table used beyond its capacity answers
+``ProvisionedThroughputExceededException`` (or leaves batch items unprocessed); a strongly consistent
+(MRSC) global table answers ``ReplicatedWriteConflictException`` to a write on an item that a write from
+another region is still modifying ("can be retried and will succeed if the item is no longer being
+modified in another Region", AWS's *How global tables work*). The load harness (07) and the conflict
+scenarios (08) count each one and back off themselves, through clients with boto3's retries off: boto3's
+standard mode would retry both too (the conflict is modelled as retryable), but invisibly, so a slow
+figure would not say why."""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from globaltables.waiting import error_code
 
 # AWS's answers to a request beyond capacity or request rate: back off and send again.
 THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
+# An MRSC table's answer to a write racing a write from another region on the same item: retry later.
+WRITE_CONFLICT_CODES = frozenset({"ReplicatedWriteConflictException"})
 
 
 class Backoff:
@@ -43,8 +49,17 @@ class ThrottleCount:
             self.total += count
 
 
+class ConflictCount(ThrottleCount):
+    """A count of writes answered ``ReplicatedWriteConflictException`` and sent again, that several
+    threads add to."""
+
+
 def is_throttle(error: BaseException) -> bool:
     return error_code(error) in THROTTLE_CODES
+
+
+def is_write_conflict(error: BaseException) -> bool:
+    return error_code(error) in WRITE_CONFLICT_CODES
 
 
 def unretried_client(clients: AwsClients, region: str) -> Any:

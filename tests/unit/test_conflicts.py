@@ -124,3 +124,139 @@ def test_storm_and_strongly_consistent_polling_on_a_tiny_provisioned_table_back_
             break
     assert write_throttles.total + convergence.throttles > 0
     assert poll_throttles.total > 0
+
+
+# ----- the two modes side by side -----------------------------------------------------------------
+
+US = ["us-east-1", "us-east-2", "us-west-2"]
+
+
+def params(**values):
+    from globaltables.params import validate_params
+
+    return validate_params(values)
+
+
+def test_the_default_regions_hold_no_strong_companion_and_say_why_in_one_line():
+    plan = conflicts.companion_plan(params(regions=REGIONS), "t")
+    assert not plan.available and plan.consistency == "strong"
+    line = str(plan)
+    assert "\n" not in line and line.startswith("eventual (MREC) only")
+    assert "us-east-1 (US set), eu-west-1 (EU set), ap-southeast-1 (no set)" in line
+    assert "params/strong.yaml" in line
+
+
+@pytest.mark.parametrize(
+    ("regions", "witness"),
+    [(US, None), (["us-east-2", "us-west-2"], "us-east-1"), (["eu-west-1", "eu-west-2"], "eu-west-3")],
+)
+def test_a_strong_companion_takes_the_run_regions_and_a_witness_of_their_set_when_two(regions, witness):
+    plan = conflicts.companion_plan(params(regions=regions), "t")
+    assert plan.available and plan.consistency == "strong" and plan.table_name == "t-strong"
+    assert plan.regions == regions and plan.witness == witness
+
+
+def test_four_regions_of_one_set_are_too_many_for_a_strong_companion():
+    plan = conflicts.companion_plan(params(regions=["eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1"]), "t")
+    assert not plan.available and "exactly 3 regions" in plan.unavailable
+
+
+def test_a_strong_run_gets_an_eventual_companion_in_its_replica_regions():
+    strong = params(consistency="strong", regions=US[:2], witness_region="us-west-2")
+    plan = conflicts.companion_plan(strong, "t")
+    assert plan.available and plan.consistency == "eventual" and plan.run_consistency == "strong"
+    assert plan.regions == US[:2] and plan.witness is None and plan.table_name == "t-eventual"
+
+
+def test_on_an_eventual_table_writes_are_lost_and_reads_elsewhere_are_stale(clients, global_table):
+    with conflicts.replication_delay(clients, "fixed:150") as scenario:
+        outcome = conflicts.contended_workload(
+            clients, REGIONS, global_table, "eventual", scenario, keys=3, writes_per_region=8, timeout_s=30
+        )
+    assert outcome.total("writes") == 24 and outcome.total("reads") == 24
+    assert outcome.total("conflicts_retried") == 0  # an eventual table never refuses: it overwrites
+    assert outcome.total("lost_updates") > 0 and outcome.total("stale_reads") > 0
+    conflicts.check_side(outcome)  # converged, to values that were written
+    assert outcome.row()["table"] == "eventual (MREC)"
+
+
+def test_a_strong_outcome_with_a_stale_read_or_a_lost_update_fails_the_check():
+    from globaltables.conflicts import ContendedOutcome, RegionTally
+
+    def outcome(**tally):
+        return ContendedOutcome(
+            consistency="strong",
+            table_name="t",
+            scenario="s",
+            keys=1,
+            per_region=[RegionTally(region="us-east-1", writes=3, reads=3, **tally)],
+            converged_after_s=0,
+            identical_everywhere=True,
+            values_nobody_wrote=0,
+        )
+
+    conflicts.check_side(outcome(conflicts_retried=5))
+    with pytest.raises(AssertionError, match="1 strongly consistent reads were stale"):
+        conflicts.check_side(outcome(stale_reads=1))
+    with pytest.raises(AssertionError, match="2 acknowledged updates lost"):
+        conflicts.check_side(outcome(lost_updates=2))
+
+
+def test_an_eventual_companion_is_recorded_first_and_removed_with_its_replicas(clients, new_run):
+    run = new_run(consistency="strong", regions=US[:2], witness_region="us-west-2")
+    plan = conflicts.companion_plan(run.params, run.names.table_name)
+    table = conflicts.ensure_companion(clients, run, plan)
+    assert [r["RegionName"] for r in table["Replicas"]] == ["us-east-2"] and "MultiRegionConsistency" not in table
+    recorded = {(r.kind, r.region) for r in run.resources() if r.name == plan.table_name}
+    assert recorded == {("dynamodb:table", "us-east-1"), ("dynamodb:replica", "us-east-2")}
+    steps = conflicts.remove_companion(clients, run, plan)
+    assert [s.outcome for s in steps] == ["deleted", "deleted"]
+    assert not run.resources()
+    assert all(conflicts.describe(clients, region, plan.table_name) is None for region in US[:2])
+
+
+def test_strong_side_conflicts_are_retried_and_nothing_is_stale_or_lost(clients, admin):
+    from tests.unit.local.helpers import create_table
+
+    ddb = clients.client("dynamodb", "us-east-1")
+    name = create_table(ddb)
+    ddb.update_table(
+        TableName=name,
+        ReplicaUpdates=[{"Create": {"RegionName": "us-east-2"}}],
+        GlobalTableWitnessUpdates=[{"Create": {"RegionName": "us-west-2"}}],
+        MultiRegionConsistency="STRONG",
+    )
+    plan = conflicts.CompanionPlan(
+        run_consistency="eventual", consistency="strong", table_name=name, regions=US[:2], witness="us-west-2"
+    )
+    conflicts.wait_until(
+        lambda: (conflicts._strong_table_settled(conflicts.describe(clients, "us-east-1", name), plan), None),
+        "strong table ACTIVE",
+        30,
+        0.05,
+    )
+    with conflicts.replication_delay(clients, "fixed:60") as scenario:
+        outcome = conflicts.contended_workload(
+            clients, US[:2], name, "strong", scenario, keys=1, writes_per_region=6, timeout_s=60
+        )
+    conflicts.check_side(outcome)
+    assert outcome.total("writes") == 12 and outcome.total("stale_reads") == 0 and outcome.total("lost_updates") == 0
+    assert outcome.total("conflicts_retried") > 0  # two regions, one item, each write in flight for 60 ms
+
+
+def test_a_strong_companion_is_made_in_one_call_and_dissolved_by_cleanup(clients, new_run):
+    run = new_run(regions=US[:2])
+    plan = conflicts.companion_plan(run.params, run.names.table_name)
+    assert plan.witness == "us-west-2"
+    table = conflicts.ensure_companion(clients, run, plan)
+    assert table["MultiRegionConsistency"] == "STRONG"
+    assert table["GlobalTableWitnesses"] == [{"RegionName": "us-west-2", "WitnessStatus": "ACTIVE"}]
+    recorded = {(r.kind, r.region) for r in run.resources() if r.name == plan.table_name}
+    assert recorded == {
+        ("dynamodb:table", "us-east-1"),
+        ("dynamodb:replica", "us-east-2"),
+        ("dynamodb:witness", "us-west-2"),
+    }
+    conflicts.remove_companion(clients, run, plan)
+    assert not run.resources()
+    assert all(conflicts.describe(clients, region, plan.table_name) is None for region in US[:2])

@@ -5,9 +5,11 @@ from datetime import UTC, datetime, timedelta
 from globaltables.monitoring import (
     alarm_definitions,
     alarm_states,
+    dashboard_body,
     ensure_alarm_topic,
     ensure_alarms,
     ensure_dashboard,
+    expected_alarm_count,
     probe_replication_lag,
     replication_latency_metrics,
 )
@@ -25,6 +27,17 @@ def test_alarms_watch_replication_latency_towards_each_other_region(new_run):
     assert receiving == ["ap-southeast-1", "us-east-1"]  # never the alarm's own region
     assert all(a["AlarmActions"] == ["arn:topic"] for a in alarms)
     assert "ReplicationDelay" not in str(alarms)
+
+
+def test_a_strong_table_gets_no_replication_latency_alarm_or_widget(new_run):
+    """MRSC tables publish no ReplicationLatency: an alarm on it could never fire."""
+    run = new_run(regions=["us-east-1", "us-east-2"], consistency="strong", witness_region="us-west-2")
+    alarms = alarm_definitions("t", "us-east-2", run.params.regions, run, "arn:topic")
+    assert sorted(a["MetricName"] for a in alarms) == ["ReadThrottleEvents", "WriteThrottleEvents"]
+    assert expected_alarm_count(run.params) == 4
+    assert expected_alarm_count(new_run().params) == 12
+    titles = [w["properties"]["title"] for w in dashboard_body("t", "us-east-2", run.params.regions, False)["widgets"]]
+    assert not any("Replication latency" in title for title in titles) and "Throttle events" in titles
 
 
 def test_alarms_topics_and_dashboards_exist_in_every_region(clients, new_run):
