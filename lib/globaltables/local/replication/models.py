@@ -357,8 +357,11 @@ class ReplicaGroup:
         return replica.status
 
 
-@dataclass(order=True)
+@dataclass(eq=False)
 class Delivery:
+    """One replicated write on its way to one region. Ordered (in the delivery heap) by ``due``, then
+    ``sequence``; compared by identity otherwise."""
+
     due: float
     sequence: int
     source: str = field(compare=False)
@@ -371,6 +374,11 @@ class Delivery:
     acknowledged_at: float = field(compare=False)  # wall clock, seconds
     # A write of an MRSC table: no ReplicationLatency metric (AWS publishes none for MRSC).
     strong: bool = field(default=False, compare=False)
+
+    def __lt__(self, other: Delivery) -> bool:
+        # The heap's only comparison, on every push and pop: order=True's generated method built two
+        # tuples per call, 8 % of the server's time when seeding.
+        return self.due < other.due or (self.due == other.due and self.sequence < other.sequence)
 
 
 @dataclass
