@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from globaltables.fanout import billed_gb_seconds, load_engine
 from globaltables.params import Params
 
 PRICES_USD = {
@@ -45,6 +46,8 @@ PRICES_USD = {
     "read capacity unit-hours": 0.00013,
     "replicated write capacity unit-hours": 0.00065,
     "witness of a strong table (no storage or write cost)": 0.0,
+    "Lambda compute, per GB-second": 0.0000166667,
+    "Lambda requests, per million": 0.20,
 }
 ITEM_KB = 1.0  # sample items are well under 1 KB: one write request unit each
 HOURS_PER_MONTH = 730  # AWS's pricing examples bill a month as 730 hours
@@ -58,7 +61,7 @@ def run_operations(params: Params) -> dict[str, float]:
     load_ops = (
         params.load_rate_per_s * params.load_duration_s if params.load_mode == "open" else 400 * params.load_duration_s
     )
-    load_ops *= regions
+    load_ops *= regions * (params.load_invocations_per_region if load_engine(params) == "lambda" else 1)
     writes = (
         params.item_count
         + params.load_key_space
@@ -94,6 +97,7 @@ def estimate(params: Params) -> list[dict[str, Any]]:
         ("CloudWatch alarm, per month", alarms),
         ("CloudWatch dashboard, per month (after 3 free)", dashboards),
         *([("witness of a strong table (no storage or write cost)", 1)] if params.witness_region else []),
+        *lambda_lines(params),
     ]
     rows = [
         {
@@ -130,6 +134,19 @@ def provisioned_lines(params: Params) -> list[tuple[str, float]]:
     return [
         ("read capacity unit-hours", params.read_capacity * unit_hours),
         ("replicated write capacity unit-hours", params.write_capacity * unit_hours),
+    ]
+
+
+def lambda_lines(params: Params) -> list[tuple[str, float]]:
+    """The load harness's time in Lambda, when 07 runs it there (``load_engine`` resolves to ``lambda``):
+    every invocation billed for warm-up, duration and a cold start at the function's memory, and its
+    request. (05's probe, a few invocations of well under a second, is within Lambda's free tier.)"""
+    if load_engine(params) != "lambda":
+        return []
+    requests = len(params.regions) * params.load_invocations_per_region
+    return [
+        ("Lambda compute, per GB-second", billed_gb_seconds(params)),
+        ("Lambda requests, per million", requests / 1e6),
     ]
 
 

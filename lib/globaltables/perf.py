@@ -37,39 +37,44 @@ the same backoff as a throttle, its latency running to the answer that succeeded
 
 from __future__ import annotations
 
-import bisect
 import csv
-import itertools
 import json
 import math
-import random
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import time  # noqa: F401  (the engine's clock and sleep: callers patch them as perf.time)
 from pathlib import Path
 from typing import Any, Literal
 
-from hdrh.histogram import HdrHistogram
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from globaltables.clients import AwsClients
+from globaltables.loadgen import (  # noqa: F401  (the engine's names, re-exported for callers of perf)
+    DIGITS,
+    EVENTUAL_READ,
+    EVENTUAL_READ_SHARE,
+    HIGHEST_US,
+    IN_FLIGHT_GRACE_S,
+    LOWEST_US,
+    OPERATIONS,
+    KeyChooser,
+    Pacer,
+    Plan,
+    Recorder,
+    Sent,
+    Tally,
+    _offset,
+    _send,
+    new_histogram,
+)
+from globaltables.loadgen import run as run_plan
 from globaltables.parallel import run_together
 from globaltables.params import MAX_DURATION_S, MAX_RATE_PER_S, MAX_WARMUP_S
-from globaltables.throttling import Backoff, is_throttle, is_write_conflict, unretried_client
+from globaltables.throttling import unretried_client
 
-LOWEST_US, HIGHEST_US, DIGITS = 1, 60_000_000, 3
 PERCENTILES = (50.0, 95.0, 99.0, 99.9)
-OPERATIONS = ("read", "write")
-EVENTUAL_READ = "eventual read"  # strong table: the reads that stay eventually consistent
-# On a strong table, the share of reads sent eventually consistent, as a second series beside the strong
-# reads: enough calls for stable percentiles, few enough that the strong reads remain the measure.
-EVENTUAL_READ_SHARE = 0.25
 MODE_LABELS = {"eventual": "eventual (MREC)", "strong": "strong (MRSC)"}
-IN_FLIGHT_GRACE_S = 2.0  # how long the end of a run waits for calls sent before its deadline
+ENGINE_LABELS = {"local": "this machine", "lambda": "AWS Lambda in every region"}
 MAX_OPERATIONS = 1_000_000_000
 MAX_KEY_SPACE = 10_000_000
-HORIZON_WITHOUT_DURATION_S = 3600  # per-second counts kept for a run limited by ``operations`` only
 # The share of the provisioned capacity a paced closed loop aims at: auto scaling's 70 % target tracks
 # utilisation, and the rest is headroom for the replication and for the loop's own unevenness.
 CAPACITY_SHARE = 0.8
@@ -98,10 +103,6 @@ def capacity_rate_cap(
     if read_ratio < 1:
         limits.append(write_capacity / ((1 - read_ratio) * write_units))
     return min(MAX_RATE_PER_S, round(CAPACITY_SHARE * min(limits), 2))
-
-
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
 
 
 class LoadSpec(BaseModel):
@@ -150,63 +151,10 @@ class LoadSpec(BaseModel):
         """The operations measured: reads and writes, and on a strong table the eventual reads beside."""
         return OPERATIONS if self.consistency == "eventual" else (*OPERATIONS, EVENTUAL_READ)
 
-
-def _offset(index: int, rate_per_s: float) -> float:
-    """When the open loop's operation ``index`` is due, in seconds from the start (one formula for the
-    workers and for the count of due operations, so that they agree to the operation)."""
-    return index / rate_per_s
-
-
-def _first_due_at_or_after(seconds: float, rate_per_s: float) -> int:
-    """The smallest index whose operation is due at or after ``seconds``."""
-    index = max(0, math.ceil(seconds * rate_per_s))
-    while index > 0 and _offset(index - 1, rate_per_s) >= seconds:
-        index -= 1
-    while _offset(index, rate_per_s) < seconds:
-        index += 1
-    return index
-
-
-class KeyChooser:
-    """Uniform or zipfian (rank k has weight 1/k^s) choice of key numbers in [0, key_space)."""
-
-    def __init__(self, spec: LoadSpec, rng: random.Random):
-        self.rng = rng
-        self.size = spec.key_space
-        self.cumulative: list[float] | None = None
-        if spec.key_distribution == "zipfian":
-            weights = [1.0 / (rank**spec.zipf_s) for rank in range(1, spec.key_space + 1)]
-            self.cumulative = list(itertools.accumulate(weights))
-
-    def __call__(self) -> int:
-        if self.cumulative is None:
-            return self.rng.randrange(self.size)
-        point = self.rng.random() * self.cumulative[-1]
-        return min(bisect.bisect_left(self.cumulative, point), self.size - 1)
-
-
-class Recorder:
-    """One worker's histograms and per-second counts; merged into a RegionResult at the end.
-
-    ``issued`` counts the operations actually sent, ``sent`` those of them after warm-up; ``closed``
-    (under ``lock``) tells a worker whose call outlived the run that its figures are already summed."""
-
-    def __init__(self, seconds: int, operations: tuple[str, ...] = OPERATIONS):
-        self.histograms = {op: new_histogram() for op in operations}
-        self.per_second = {op: [0] * seconds for op in operations}
-        self.errors = {op: 0 for op in operations}
-        self.throttles = {op: 0 for op in operations}
-        self.conflicts = {op: 0 for op in operations}
-        self.issued = 0
-        self.sent = 0
-        self.lock = threading.Lock()
-        self.closed = False
-        self.in_flight: str | None = None  # the measured operation awaiting its answer, if any
-
-    def record(self, operation: str, latency_s: float, second: int) -> None:
-        self.histograms[operation].record_value(max(LOWEST_US, min(HIGHEST_US, int(latency_s * 1e6))))
-        if 0 <= second < len(self.per_second[operation]):
-            self.per_second[operation][second] += 1
+    def plan(self) -> Plan:
+        """The engine's plain copy of this load (``loadgen.Plan``), with its wall-clock end computed here."""
+        values = self.model_dump()
+        return Plan(**values, planned_s=self.planned_s(), operation_names=self.operation_names())
 
 
 class OperationStats(BaseModel):
@@ -231,6 +179,10 @@ class RegionResult(BaseModel):
     not_sent: int = 0
     per_second: dict[str, list[int]]
     cdf: dict[str, list[tuple[float, float]]]  # operation -> (percentile, ms)
+    # Where the load ran: "local" (this machine, one harness per region) or "lambda" (``invocations``
+    # harnesses per region, each applying ``spec``, inside AWS Lambda; see ``fanout``).
+    engine: Literal["local", "lambda"] = "local"
+    invocations: int = 1
 
     def stats(self, operation: str) -> OperationStats:
         return next(o for o in self.operations if o.operation == operation)
@@ -243,19 +195,23 @@ class RegionResult(BaseModel):
 def _summarise(
     region: str, spec: LoadSpec, recorders: list[Recorder], measured_s: float, not_sent: int = 0
 ) -> RegionResult:
+    return result_of(region, spec, Tally.of(recorders, spec.operation_names(), measured_s, not_sent))
+
+
+def result_of(region: str, spec: LoadSpec, tally: Tally, engine: str = "local", invocations: int = 1) -> RegionResult:
+    """A region's figures from what its harness (or its merged harnesses) measured."""
     operations, cdf, per_second = [], {}, {}
+    measured_s = tally.measured_s
     for op in spec.operation_names():
-        merged = new_histogram()
-        for recorder in recorders:
-            merged.add(recorder.histograms[op])
+        merged = tally.histograms.get(op) or new_histogram()
         count = merged.get_total_count()
         operations.append(
             OperationStats(
                 operation=op,
                 count=count,
-                errors=sum(r.errors[op] for r in recorders),
-                throttles=sum(r.throttles[op] for r in recorders),
-                conflicts=sum(r.conflicts[op] for r in recorders),
+                errors=tally.errors.get(op, 0),
+                throttles=tally.throttles.get(op, 0),
+                conflicts=tally.conflicts.get(op, 0),
                 throughput_per_s=round(count / measured_s, 2) if measured_s else 0.0,
                 mean_ms=round(merged.get_mean_value() / 1000, 3) if count else 0.0,
                 max_ms=round(merged.get_max_value() / 1000, 3) if count else 0.0,
@@ -266,185 +222,26 @@ def _summarise(
         )
         points = [0.0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100.0]
         cdf[op] = [(p, round(merged.get_value_at_percentile(p) / 1000, 3)) for p in points] if count else []
-        per_second[op] = [sum(r.per_second[op][i] for r in recorders) for i in range(len(recorders[0].per_second[op]))]
+        per_second[op] = list(tally.per_second.get(op, []))
     return RegionResult(
         region=region,
         spec=spec,
         measured_s=round(measured_s, 3),
         operations=operations,
-        not_sent=not_sent,
+        not_sent=tally.not_sent,
         per_second=per_second,
         cdf=cdf,
+        engine=engine,
+        invocations=invocations,
     )
-
-
-def _operation_factory(
-    client: Any, table_name: str, spec: LoadSpec, rng: random.Random
-) -> Callable[[], tuple[str, Callable[[], Any]]]:
-    """Draws the next operation: its kind ("read", "write", or on a strong table "eventual read") and the
-    call that performs it. A strong table's reads are strongly consistent, but for ``EVENTUAL_READ_SHARE``."""
-    choose_key = KeyChooser(spec, rng)
-    payload = {"S": "x" * spec.item_bytes}
-    strong = spec.consistency == "strong"
-
-    def next_operation() -> tuple[str, Callable[[], Any]]:
-        key = {"PK": {"S": f"PERF#{choose_key():08d}"}, "SK": {"S": "ITEM"}}
-        if rng.random() < spec.read_ratio:
-            if strong and rng.random() >= EVENTUAL_READ_SHARE:
-                return "read", lambda: client.get_item(TableName=table_name, Key=key, ConsistentRead=True)
-            return EVENTUAL_READ if strong else "read", lambda: client.get_item(TableName=table_name, Key=key)
-        item = {**key, "payload": payload, "entity": {"S": "perf"}}
-        return "write", lambda: client.put_item(TableName=table_name, Item=item)
-
-    return next_operation
-
-
-class Pacer:
-    """Spaces a region's sends ``1 / rate_per_s`` apart, whichever worker sends next."""
-
-    def __init__(self, rate_per_s: float, start: float):
-        self.interval = 1.0 / rate_per_s
-        self.next = start
-        self.lock = threading.Lock()
-
-    def next_slot(self) -> float:
-        with self.lock:
-            slot = max(time.perf_counter(), self.next)
-            self.next = slot + self.interval
-            return slot
-
-
-@dataclass
-class Sent:
-    """How one operation ended: ``done``, ``failed`` (an error other than a throttle or a write
-    conflict), or still ``throttled`` (or conflicting) at the deadline; and how often it was sent again."""
-
-    outcome: Literal["done", "failed", "throttled"]
-    throttles: int = 0
-    conflicts: int = 0
-
-
-def _send(call: Callable[[], Any], deadline: float) -> Sent:
-    """``call()`` until it is neither throttled nor refused for a write conflict, backing off between
-    attempts (one backoff for both: each says "not now"), but not past ``deadline``. An error of another
-    kind is counted, not raised (one failed call must not end the test)."""
-    backoff = Backoff()
-    sent = Sent("done")
-    while True:
-        try:
-            call()
-            return sent
-        except Exception as error:
-            if is_throttle(error):
-                sent.throttles += 1
-            elif is_write_conflict(error):
-                sent.conflicts += 1
-            else:
-                sent.outcome = "failed"
-                return sent
-            pause = backoff.next_pause()
-            if time.perf_counter() + pause >= deadline:
-                sent.outcome = "throttled"
-                return sent
-            time.sleep(pause)
 
 
 def run_region(client: Any, region: str, table_name: str, spec: LoadSpec) -> RegionResult:
     """Apply ``spec`` against one region's replica through ``client``; returns merged figures.
 
     Ends at ``spec.planned_s()`` by the wall clock (plus ``IN_FLIGHT_GRACE_S`` for calls already sent),
-    whatever the mode and however far behind an open-loop schedule is."""
-    horizon = int(spec.warmup_s + (spec.duration_s or HORIZON_WITHOUT_DURATION_S)) + 2
-    recorders = [Recorder(horizon, spec.operation_names()) for _ in range(spec.workers)]
-    counter = itertools.count()
-    stop = threading.Event()
-    planned_s = spec.planned_s()
-    started = time.perf_counter()
-    measure_from = started + spec.warmup_s
-    deadline = started + planned_s
-    pacer = Pacer(spec.rate_cap_per_s, started) if spec.mode == "closed" and spec.rate_cap_per_s else None
-
-    def worker(number: int) -> None:
-        rng = random.Random(spec.seed * 1000 + number)
-        next_operation = _operation_factory(client, table_name, spec, rng)
-        recorder = recorders[number]
-        while not stop.is_set():
-            index = next(counter)
-            if spec.operations is not None and index >= spec.operations:
-                return
-            if spec.mode == "open":
-                offset = _offset(index, spec.rate_per_s)
-                if offset >= planned_s:
-                    stop.set()
-                    return
-                intended = started + offset
-                wait = intended - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)  # due before the deadline: an on-time operation is sent
-                elif time.perf_counter() >= deadline:
-                    stop.set()  # behind schedule at the deadline: the rest is counted as not sent
-                    return
-                measured = offset >= spec.warmup_s
-            else:
-                if pacer is not None:
-                    slot = pacer.next_slot()
-                    if slot >= deadline:
-                        stop.set()
-                        return
-                    time.sleep(max(0.0, slot - time.perf_counter()))
-                intended = time.perf_counter()
-                if intended >= deadline:
-                    stop.set()
-                    return
-                measured = intended - started >= spec.warmup_s
-            operation, call = next_operation()
-            with recorder.lock:
-                recorder.issued += 1
-                if measured:
-                    recorder.sent += 1
-                    recorder.in_flight = operation
-            sent = _send(call, deadline)
-            done = time.perf_counter()
-            if not measured:
-                continue
-            with recorder.lock:
-                if recorder.closed:  # answered after the run ended: already counted as an error
-                    return
-                recorder.in_flight = None
-                recorder.throttles[operation] += sent.throttles
-                recorder.conflicts[operation] += sent.conflicts
-                if sent.outcome == "failed":
-                    recorder.errors[operation] += 1
-                elif sent.outcome == "done":
-                    recorder.record(operation, done - intended, int(done - measure_from))
-
-    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(spec.workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=max(0.0, deadline + IN_FLIGHT_GRACE_S - time.perf_counter()))
-    stop.set()
-    for recorder in recorders:  # a call still unanswered now is an error; its thread is left behind
-        with recorder.lock:
-            recorder.closed = True
-            if recorder.in_flight is not None:
-                recorder.errors[recorder.in_flight] += 1
-    if spec.mode == "open":  # scheduled after warm-up, not sent
-        not_sent = _due_after_warmup(spec, planned_s) - sum(recorder.sent for recorder in recorders)
-    elif spec.duration_s is None and spec.operations is not None:  # asked for, not sent before the cap
-        not_sent = spec.operations - sum(recorder.issued for recorder in recorders)
-    else:  # a closed loop with a duration promises no count
-        not_sent = 0
-    measured_s = max(0.0, min(time.perf_counter(), deadline) - measure_from)
-    return _summarise(region, spec, recorders, measured_s, not_sent=max(0, not_sent))
-
-
-def _due_after_warmup(spec: LoadSpec, planned_s: float) -> int:
-    """How many operations an open loop schedules from the end of warm-up to ``planned_s``."""
-    limit = spec.operations if spec.operations is not None else math.inf
-    first = min(_first_due_at_or_after(spec.warmup_s, spec.rate_per_s), limit)
-    end = min(_first_due_at_or_after(planned_s, spec.rate_per_s), limit)
-    return int(max(0, end - first))
+    whatever the mode and however far behind an open-loop schedule is (``loadgen.run``)."""
+    return result_of(region, spec, run_plan(client, table_name, spec.plan()))
 
 
 def run_load(clients: AwsClients, regions: list[str], table_name: str, spec: LoadSpec) -> list[RegionResult]:

@@ -84,3 +84,15 @@ def test_a_witness_adds_no_storage_write_or_key_cost():
 def test_a_strong_provisioned_table_holds_replicated_write_capacity_in_its_replica_regions_only():
     rows = rows_by_item(validate_params({**STRONG_WITH_WITNESS, "billing_mode": "PROVISIONED", "write_capacity": 6}))
     assert rows["replicated write capacity unit-hours"]["quantity"] == 6 * 2 * 2 * 730
+
+
+def test_the_load_harness_time_in_lambda_is_billed_when_the_engine_resolves_to_lambda():
+    from globaltables.fanout import MEMORY_MB, STARTUP_S
+
+    on_aws = validate_params({"target": "aws", "confirm_costs": True, "load_invocations_per_region": 3})
+    lines = {row["item"]: row["quantity"] for row in costs.estimate(on_aws)}
+    seconds = on_aws.load_warmup_s + on_aws.load_duration_s + STARTUP_S
+    assert lines["Lambda compute, per GB-second"] == round(3 * 3 * seconds * MEMORY_MB / 1024, 4)
+    assert lines["Lambda requests, per million"] == round(9 / 1e6, 4)
+    local_engine = validate_params({"target": "aws", "confirm_costs": True, "load_engine": "local"})
+    assert not any(row["item"].startswith("Lambda") for row in costs.estimate(local_engine))

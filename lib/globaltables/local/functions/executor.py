@@ -1,7 +1,18 @@
 """Invoke a moto Lambda function for real: unzip its code, run the handler in a separate Python
 process with the function's environment, its region, its execution role's credentials (an STS session
 whose requests the embedded AWS authorizes against the role's policies) and ``AWS_ENDPOINT_URL``
-pointing back at it; enforce the timeout; return payload, error and log."""
+pointing back at it; enforce the timeout; return payload, error and log.
+
+Invocations run concurrently, each in its own process (the server gives every running handler a
+request thread of its own, ``server.lend_threads_while_functions_run``), up to a limit the embedded AWS
+sets for the whole account, every function and region together: ``EmbeddedLambda.concurrency``
+(``$GLOBALTABLES_LAMBDA_CONCURRENCY``, default ``DEFAULT_CONCURRENCY``). An invocation beyond the limit
+waits for a running one to end before its process starts; its timeout counts from that start. AWS
+instead refuses a synchronous invocation beyond the account's concurrency (1000 per region by default)
+or a function's reserved concurrency with ``TooManyRequestsException`` (HTTP 429): the embedded AWS's
+limit is one machine's, not an account quota, so it queues rather than refuses, and it enforces no
+reserved concurrency (``PutFunctionConcurrency`` is stored by moto, not applied).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +23,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import zipfile
@@ -23,12 +35,46 @@ from globaltables.local import authorization
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 LOG_TAIL_BYTES = 4096  # what Invoke with LogType=Tail returns, as on AWS
 CODE_CACHE = Path(tempfile.gettempdir()) / "globaltables-lambda-code"
+CONCURRENCY_ENV = "GLOBALTABLES_LAMBDA_CONCURRENCY"
+# Handler processes at once: a Python process with boto3 loaded is ~60 MB, and each one's threads
+# compete for the machine's cores with the server that answers them.
+DEFAULT_CONCURRENCY = 16
+
+
+def _concurrency_from_environment() -> int:
+    value = os.environ.get(CONCURRENCY_ENV, "")
+    return max(1, int(value)) if value.strip().isdigit() else DEFAULT_CONCURRENCY
 
 
 class EmbeddedLambda:
-    """Settings of the function executor: where the functions call back to."""
+    """Settings of the function executor: where the functions call back to, and how many handler
+    processes may run at once (see the module docstring)."""
 
     endpoint: str | None = None
+    concurrency: int = _concurrency_from_environment()
+
+
+class _Slots:
+    """At most ``EmbeddedLambda.concurrency`` handler processes at once; the rest wait, in turn."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.most = 0  # the highest number running at once, for tests and the benchmark
+        self._turn = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._turn:
+            self._turn.wait_for(lambda: self.running < max(1, EmbeddedLambda.concurrency))
+            self.running += 1
+            self.most = max(self.most, self.running)
+
+    def __exit__(self, *exc: object) -> None:
+        with self._turn:
+            self.running -= 1
+            self._turn.notify()
+
+
+SLOTS = _Slots()
 
 
 def code_directory(zip_bytes: bytes) -> Path:
@@ -98,8 +144,8 @@ def invoke(function: Any, event: Any) -> tuple[str, bool, str]:
     if EmbeddedLambda.endpoint:
         environment["AWS_ENDPOINT_URL"] = EmbeddedLambda.endpoint
     code = code_directory(function.code_bytes)
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory() as scratch:
+    with SLOTS, tempfile.TemporaryDirectory() as scratch:
+        started = time.monotonic()
         event_path, result_path = Path(scratch) / "event.json", Path(scratch) / "result.json"
         event_path.write_text(json.dumps(event if event is not None else {}))
         command = [
