@@ -325,3 +325,86 @@ def contended_outcome(outcome: Any) -> go.Figure:
         height=380,
     )
     return figure
+
+
+def drill_timeline(result: Any) -> go.Figure:
+    """A drill (a DrillResult) over time: each acknowledged write at the moment it was acknowledged, on the
+    row of the region that acknowledged it, coloured by the region whose traffic it is; failed writes as
+    crosses; the fault shaded; the RPO's writes (only in the failed region at the cut) circled in red."""
+    figure = go.Figure()
+    for home in result.regions:
+        mine = [w for w in result.writes if w.home == home]
+        figure.add_trace(
+            go.Scatter(
+                x=[w.acknowledged_s for w in mine],
+                y=[w.region for w in mine],
+                mode="markers",
+                marker={"size": 6},
+                name=f"{home}'s traffic",
+            )
+        )
+    if result.failures:
+        figure.add_trace(
+            go.Scatter(
+                x=[f.at_s for f in result.failures],
+                y=[f.region for f in result.failures],
+                mode="markers",
+                marker={"symbol": "x", "size": 8, "color": "#D13212"},
+                name="refused or failed",
+            )
+        )
+    if result.at_risk:
+        figure.add_trace(
+            go.Scatter(
+                x=[w.acknowledged_s for w in result.at_risk],
+                y=[w.region for w in result.at_risk],
+                mode="markers",
+                marker={"symbol": "circle-open", "size": 13, "color": "#D13212", "line": {"width": 2}},
+                name=f"RPO: {len(result.at_risk)} only in {result.failed_region} at the cut",
+            )
+        )
+    figure.add_vrect(
+        x0=result.fault_started_s,
+        x1=result.fault_ended_s,
+        fillcolor="#FF9900",
+        opacity=0.15,
+        line_width=0,
+        annotation_text="cut off" if result.drill == "evacuation" else "replication paused",
+    )
+    if result.rto_s is not None:
+        figure.add_vline(
+            x=result.fault_started_s + result.rto_s,
+            line_dash="dot",
+            annotation_text=f"RTO {result.rto_s * 1000:.0f} ms",
+            annotation_position="bottom right",
+        )
+    figure.update_layout(
+        title=f"{result.drill.capitalize()} of {result.failed_region}: writes acknowledged, by region",
+        xaxis_title="seconds after the writers started",
+        yaxis={"title": "acknowledged in", "categoryorder": "array", "categoryarray": list(result.regions)[::-1]},
+        height=380,
+    )
+    return figure
+
+
+def drill_catch_up(result: Any) -> go.Figure:
+    """After a drill's fault ended: per region, the acknowledged writes it did not hold yet, until none."""
+    samples = result.catch_up.samples
+    figure = go.Figure(
+        [
+            go.Scatter(
+                x=[0.0, *[s.seconds for s in samples]],
+                y=[result.behind.get(region, 0), *[s.missing.get(region, 0) for s in samples]],
+                mode="lines+markers",
+                name=region,
+            )
+            for region in result.regions
+        ]
+    )
+    figure.update_layout(
+        title=f"Catching up after the {result.drill} drill",
+        xaxis_title="seconds after the fault ended (0: when it ended)",
+        yaxis_title="acknowledged writes not yet there",
+        height=360,
+    )
+    return figure

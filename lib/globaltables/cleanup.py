@@ -41,6 +41,8 @@ LOG = logging.getLogger(__name__)
 
 # Dependency order: what depends on something is removed before it.
 ORDER = [
+    "fis:experiment",
+    "fis:experiment-template",
     "cloudwatch:alarm",
     "cloudwatch:dashboard",
     "sns:topic",
@@ -409,6 +411,37 @@ def _deregister_target(clients: AwsClients, run: RunState, resource: Resource) -
     return outcome
 
 
+def _stop_experiment(clients: AwsClients, run: RunState, resource: Resource) -> str:
+    """An FIS experiment cannot be deleted; one still running is stopped (its action's pause ends with it)."""
+    fis = clients.client("fis", resource.region)
+    try:
+        status = fis.get_experiment(id=resource.name)["experiment"]["state"]["status"]
+    except botocore.exceptions.ClientError as error:
+        if error_code(error) in GONE_CODES:
+            return "already gone"
+        raise
+    if status in {"pending", "initiating", "running"}:
+        fis.stop_experiment(id=resource.name)
+        return "stopped"
+    return f"already ended ({status})"
+
+
+def _delete_experiment_template(clients: AwsClients, run: RunState, resource: Resource) -> str:
+    """By the id recorded after it was made, else (a drill stopped between the call and the record) by
+    its run tag and name."""
+    fis = clients.client("fis", resource.region)
+    ids = [resource.details["template_id"]] if resource.details.get("template_id") else []
+    if not ids:
+        ids = [
+            template["id"]
+            for template in _pages(fis, "list_experiment_templates", "experimentTemplates")
+            if template.get("tags", {}).get(RUN_TAG_KEY) == run.run_id
+            and template.get("tags", {}).get("Name") == resource.name
+        ]
+    outcomes = [_gone_is_fine(lambda i=i: fis.delete_experiment_template(id=i)) for i in ids]
+    return outcomes[0] if len(outcomes) == 1 else (", ".join(outcomes) or "already gone")
+
+
 def _call(service: str, method: str, **arguments: Callable[[Resource], Any]) -> Callable[..., str]:
     """A remover that makes one delete call whose arguments come from the resource."""
 
@@ -428,6 +461,8 @@ def _detail(key: str) -> Callable[[Resource], Any]:
 
 
 REMOVERS: dict[str, Callable[[AwsClients, RunState, Resource], str]] = {
+    "fis:experiment": _stop_experiment,
+    "fis:experiment-template": _delete_experiment_template,
     "cloudwatch:alarm": _delete_alarm,
     "cloudwatch:dashboard": _call("cloudwatch", "delete_dashboards", DashboardNames=lambda r: [r.name]),
     "sns:topic": _delete_topic,

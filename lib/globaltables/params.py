@@ -45,7 +45,10 @@ MAX_SEED = 2**32 - 1
 MAX_RATE_PER_S = 100_000  # per region; far above what one machine sends (perf.LoadSpec uses it too)
 MAX_DURATION_S = 86_400
 MAX_WARMUP_S = 3_600
+MAX_INVOCATIONS_PER_REGION = 100  # concurrent load harnesses per region (07, lambda engine)
 MAX_CONFLICT_DELAYS, MAX_CONFLICT_DELAY_MS = 10, 60_000
+MAX_DRILL_S = 3_600  # an hour: a drill is a rehearsal, not a soak test
+MAX_DRILL_RATE_PER_S = 1_000  # per region; the drill's writers are threads of one machine
 
 
 @cache
@@ -205,13 +208,15 @@ class Params(BaseModel):
         8,
         ge=1,
         le=256,
-        description="07: worker threads per region, 1 to 256 (in open mode, the most operations in flight).",
+        description="07: worker threads per region (per invocation with the `lambda` engine), 1 to 256 (in open mode, "
+        "the most operations in flight).",
     )
     load_rate_per_s: float = Field(
         100,
         gt=0,
         le=MAX_RATE_PER_S,
-        description=f"07, open mode: operations per second per region, above 0, at most {MAX_RATE_PER_S}; "
+        description=f"07, open mode: operations per second per region (per invocation with the `lambda` engine), above 0, "
+        f"at most {MAX_RATE_PER_S}; "
         "operations the machine cannot send in time are reported as not sent.",
     )
     load_read_ratio: float = Field(
@@ -234,9 +239,24 @@ class Params(BaseModel):
         le=MAX_WARMUP_S,
         description=f"07: seconds of load excluded from the figures, 0 to {MAX_WARMUP_S}.",
     )
+    load_engine: Literal["local", "lambda"] | None = Field(
+        None,
+        description="07: where the load runs. `local`: threads of this machine, one harness per region. `lambda`: "
+        "a function deployed in every region runs the harness against its own region's replica, "
+        "`load_invocations_per_region` invocations at once, and returns HDR histograms, merged per region and "
+        "overall. Empty: by target (`lambda` on `aws`, `local` on the embedded AWS, so that `make run` stays quick).",
+    )
+    load_invocations_per_region: int = Field(
+        2,
+        ge=1,
+        le=MAX_INVOCATIONS_PER_REGION,
+        description=f"07, `lambda` engine: concurrent invocations per region, 1 to {MAX_INVOCATIONS_PER_REGION}. Each "
+        "applies the other `load_*` settings by itself (its workers, its rate, the same mix, key space and duration), "
+        "so a region receives this many times the load of one harness.",
+    )
     confirm_cleanup: bool = Field(
         False,
-        description="09: remove the run's resources without asking. Interactively, 09 asks with a button when false; "
+        description="10: remove the run's resources without asking. Interactively, 10 asks with a button when false; "
         "a batch run with false stops before deleting anything.",
     )
     conflict_items: int = Field(
@@ -251,6 +271,38 @@ class Params(BaseModel):
         max_length=MAX_CONFLICT_DELAYS,
         description=f"08, embedded AWS: replication delays (ms) to run the conflict storm under, 1 to "
         f"{MAX_CONFLICT_DELAYS} of them, each 0 to {MAX_CONFLICT_DELAY_MS}; on AWS it runs once, as AWS replicates.",
+    )
+    drill_duration_s: float = Field(
+        4,
+        gt=0,
+        le=MAX_DRILL_S,
+        description=f"09: seconds the writers write in each drill (region evacuation, replication pause), above 0, "
+        f"at most {MAX_DRILL_S}.",
+    )
+    drill_write_rate_per_s: float = Field(
+        20,
+        gt=0,
+        le=MAX_DRILL_RATE_PER_S,
+        description=f"09: writes per second in each region during a drill, above 0, at most {MAX_DRILL_RATE_PER_S}.",
+    )
+    drill_failed_region: str | None = Field(
+        None,
+        description="09: the region cut off in the evacuation drill and paused in the replication pause drill; "
+        "one of `regions` (a replica, never the witness). Empty: the last of `regions`.",
+    )
+    drill_cut_after_s: float = Field(
+        1,
+        ge=0,
+        le=MAX_DRILL_S,
+        description="09: seconds after the writers start when the fault begins (the cut, the pause); "
+        f"0 or more, less than `drill_duration_s` (so at most {MAX_DRILL_S}).",
+    )
+    drill_pause_s: float = Field(
+        1.5,
+        gt=0,
+        le=MAX_DRILL_S,
+        description=f"09: seconds replication stays paused in the pause drill (and the evacuated region stays cut "
+        f"off), above 0, at most {MAX_DRILL_S}. On AWS, FIS runs the pause for this long (rounded up to whole seconds).",
     )
 
     @field_validator("regions")
@@ -269,7 +321,7 @@ class Params(BaseModel):
             )
         return regions
 
-    @field_validator("witness_region")
+    @field_validator("witness_region", "drill_failed_region")
     @classmethod
     def _check_witness_region(cls, region: str | None) -> str | None:
         if region is None or region == "":
@@ -358,6 +410,23 @@ class Params(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _check_drills(self) -> Params:
+        if self.drill_failed_region is not None and self.drill_failed_region not in self.regions:
+            raise _TargetProblem(
+                "drill_failed_region",
+                self.drill_failed_region,
+                f"the drills cut off or pause a replica region: one of regions {self.regions} "
+                f"(the witness holds no table), or empty for the last ({self.regions[-1]})",
+            )
+        if self.drill_cut_after_s >= self.drill_duration_s:
+            raise _TargetProblem(
+                "drill_cut_after_s",
+                self.drill_cut_after_s,
+                f"the fault must begin while the writers write: less than drill_duration_s ({self.drill_duration_s:g})",
+            )
+        return self
+
     def with_overrides(self, **values: Any) -> Params:
         """A copy with some values replaced, validated like the rest (a notebook's own parameters)."""
         return validate_params({**self.model_dump(), **values})
@@ -365,6 +434,11 @@ class Params(BaseModel):
     @property
     def primary_region(self) -> str:
         return self.regions[0]
+
+    @property
+    def drill_region(self) -> str:
+        """The region the drills fail: ``drill_failed_region``, else the last region."""
+        return self.drill_failed_region or self.regions[-1]
 
     @property
     def replica_regions(self) -> list[str]:
@@ -749,9 +823,18 @@ STEP_PARAMETERS: dict[str, tuple[str, ...]] = {
         "load_key_space",
         "load_duration_s",
         "load_warmup_s",
+        "load_engine",
+        "load_invocations_per_region",
     ),
     "08_conflicts": ("conflict_items", "conflict_rounds", "conflict_delays_ms"),
-    "09_cleanup": ("confirm_cleanup",),
+    "09_resilience": (
+        "drill_duration_s",
+        "drill_write_rate_per_s",
+        "drill_failed_region",
+        "drill_cut_after_s",
+        "drill_pause_s",
+    ),
+    "10_cleanup": ("confirm_cleanup",),
 }
 # Run-wide parameters that shape what a run makes (where, under which names, how it is billed): once
 # the run has made resources they cannot change, only a new run (or cleanup first) can.

@@ -52,7 +52,7 @@ class TableModeMismatch(RuntimeError):
         super().__init__(
             f"table {table_name} in {region} is {found}, but the run asks for {wanted}. A global table's "
             "consistency mode is fixed when it is made (and a strong table's regions too): set consistency, "
-            "regions and witness_region back to what the table is, or clean the run up (09_cleanup) and "
+            "regions and witness_region back to what the table is, or clean the run up (10_cleanup) and "
             "start a new run with the mode you want"
         )
 

@@ -38,8 +38,11 @@ def test_batch_run_writes_executed_notebooks_manifest_and_report(tmp_path, isola
         "12 alarms with actions in 3 regions; replication lag measured on 6 region pairs",
         "function invoked in 3 regions; it wrote and read the table in all 3 regions each time",
         "PITR on in 3 regions; backup completed; restored table matches the source's 30 sample items",
-        "load applied in 3 regions with 0 errors (0 throttled calls backed off); figures in performance.json and performance.csv",
+        "load applied by this machine in 3 regions with 0 errors (0 throttled calls backed off); figures in performance.json and performance.csv",
         "2 storm(s) converged to identical replicas (0 throttled calls backed off); versioned and sharded idempotent updates lost nothing",
+        "evacuation of ap-southeast-1: its traffic moved to us-east-1; after recovery every acknowledged write is in all "
+        "3 regions; replication pause of ap-southeast-1: writes continued in every region; afterwards all 3 replicas "
+        "hold every acknowledged write",
         "nothing of run e2e-run is left in 3 regions",
     ]
     assert (folder / "performance.csv").exists()

@@ -52,9 +52,16 @@ def non_default_values(endpoint: str) -> dict:
         "load_key_space": 40,
         "load_duration_s": 0.6,
         "load_warmup_s": 0.3,
+        "load_engine": "lambda",
+        "load_invocations_per_region": 3,
         "conflict_items": 7,
         "conflict_rounds": 1,
         "conflict_delays_ms": [50.0],
+        "drill_duration_s": 0.7,
+        "drill_write_rate_per_s": 15.0,
+        "drill_failed_region": "us-east-2",
+        "drill_cut_after_s": 0.25,
+        "drill_pause_s": 0.3,
         "confirm_cleanup": True,
     }
 
@@ -126,11 +133,16 @@ def test_every_parameter_takes_effect_in_a_batch_run(server, tmp_path, isolated_
     assert "4 lag samples over 2 rounds" in printed(folder / "04_monitoring.ipynb")
     spec = json.loads((folder / "performance.json").read_text())[0]["spec"]
     assert {key: spec[key] for key in LOAD_SPEC} == LOAD_SPEC
+    assert "by AWS Lambda" in printed(folder / "07_performance.ipynb")  # load_engine: the fan-out ran
     storms = printed(folder / "08_conflicts.ipynb")
     assert "fixed:50" in storms and "1 storm(s) converged" in storms
+    # The drills fail the region named (not the last), which moves to the next; its traffic goes there.
+    drilled = printed(folder / "09_resilience.ipynb")
+    assert "evacuation of us-east-2: its traffic moved to eu-central-1" in drilled
+    assert "us-east-2 -&gt; eu-central-1" in drilled or "us-east-2 -> eu-central-1" in drilled
 
-    # confirm_cleanup: 09 deletes without asking (with false, a batch run stops before deleting).
-    cleaned = cli("run", "--outputs", str(outputs), "--run-id", "every-param", "--from", "09_cleanup")
+    # confirm_cleanup: 10 deletes without asking (with false, a batch run stops before deleting).
+    cleaned = cli("run", "--outputs", str(outputs), "--run-id", "every-param", "--from", "10_cleanup")
     assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
     for region in REGIONS:
         assert table_names(clients.client("dynamodb", region)) == []
@@ -152,6 +164,7 @@ BEFORE_CLEANUP = [
     "06_backup",
     "07_performance",
     "08_conflicts",
+    "09_resilience",
 ]
 LOAD_SPEC = {
     "mode": "open",

@@ -37,6 +37,12 @@ SMALL = [
     "-p",
     "canary_rounds=1",
     "-p",
+    "drill_duration_s=0.6",
+    "-p",
+    "drill_cut_after_s=0.2",
+    "-p",
+    "drill_pause_s=0.2",
+    "-p",
     "confirm_cleanup=false",
 ]
 NOTEBOOKS = [p.stem for p in list_notebooks()]

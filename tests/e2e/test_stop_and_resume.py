@@ -120,8 +120,8 @@ def test_ctrl_c_stops_after_the_cell_and_the_printed_resume_continues_on_the_sam
     assert [attempt["status"] for attempt in again["earlier"]] == ["interrupted"]
     assert (folder / "attempts" / f"{stopped['name']}.attempt-1.ipynb").exists()
     assert "Earlier attempts" in (folder / "report.html").read_text()
-    # 01's keys were made before the stop; 09 scheduled the deletion of exactly those.
-    deleted = nbformat.read(folder / "09_cleanup.ipynb", as_version=4)
+    # 01's keys were made before the stop; 10 scheduled the deletion of exactly those.
+    deleted = nbformat.read(folder / "10_cleanup.ipynb", as_version=4)
     text = json.dumps([cell.get("outputs", []) for cell in deleted.cells])
     assert keys_before and all(key in text for key in keys_before)
     assert json.loads((folder / "state.json").read_text())["resources"] == []

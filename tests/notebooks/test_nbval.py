@@ -15,7 +15,7 @@ from globaltables.batch import list_notebooks
 
 
 def confirmed_copies(folder):
-    """The notebooks as they are, except that 09's cleanup is confirmed by its parameter (the button a
+    """The notebooks as they are, except that 10's cleanup is confirmed by its parameter (the button a
     person would press; the browser test presses it for real)."""
     folder.mkdir()
     copies = []

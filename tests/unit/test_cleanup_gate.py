@@ -1,4 +1,4 @@
-"""09's cleanup gate: confirmed, cleanup runs at once and its steps (or its failure) belong to the cell
+"""10's cleanup gate: confirmed, cleanup runs at once and its steps (or its failure) belong to the cell
 itself, never to an Output widget (nbclient can wait forever on such a cell, jupyter/nbclient#312);
 otherwise a button runs it."""
 

@@ -211,7 +211,7 @@ def test_an_eventual_table_is_not_made_strong_and_the_error_says_what_it_is(stro
     message = str(caught.value)
     assert "is eventual (MREC) with replicas in us-east-2" in message
     assert "asks for strong (MRSC) with replicas in us-east-2 and a witness in us-west-2" in message
-    assert "09_cleanup" in message
+    assert "10_cleanup" in message
 
 
 def test_a_strong_table_is_not_taken_for_an_eventual_one(strong_tables, new_run):
