@@ -70,14 +70,15 @@ def test_a_replica_change_refused_while_another_is_under_way_is_retried(clients,
 def test_protection_waits_for_pitr_to_be_available_and_shows_the_retries(clients, new_run, timing, capsys):
     run = new_run(regions=[EAST, WEST])
     keys = keys_of(clients, run)
-    timing("fast,pitr_unavailable=1.5,create_replica=0.2")
+    # A window long enough to be still open on a busy machine once the replica is ACTIVE too.
+    timing("fast,pitr_unavailable=4,create_replica=0.2")
     ensure_table(clients, run, keys[EAST])
     ensure_replica(clients, run, WEST, keys[WEST])
-    for region in run.params.regions:
+    for region in [WEST, EAST]:  # the region that turned ACTIVE last first: its window is surely open
         ensure_protection(clients, run, region)
     assert all(row.pitr == "ENABLED" for row in global_table_status(clients, run.params.regions, run.names.table_name))
     shown = capsys.readouterr().out
-    assert "point-in-time recovery in us-east-1: ContinuousBackupsUnavailableException, retrying in" in shown
+    assert f"point-in-time recovery in {WEST}: ContinuousBackupsUnavailableException, retrying in" in shown
 
 
 def test_protection_returns_with_the_table_active_again_after_the_change(clients, new_run, timing):
