@@ -356,9 +356,18 @@ def run_notebooks(
                 entry.error_value = f"{stop or 'SIGINT'} twice: stopped at once, during a cell"
                 result.interrupted = str(stop) or "SIGINT"
             except Exception as error:  # kernel died, notebook unreadable: still a failed step
-                entry.status = "failed"
-                entry.error_name = type(error).__name__
-                entry.error_value = str(error)
+                if stop_request is not None and stop_request.requested:
+                    # A Ctrl-C sent to the process group while a kernel was being started reaches the
+                    # kernel too (between fork and its new session) and kills it: the stop asked for
+                    # is what happened, so the notebook is interrupted (and resumable), not failed.
+                    entry.status, entry.cell = "interrupted", None
+                    entry.error_name = "RunInterrupted"
+                    entry.error_value = f"{stop_request.signal_name}: stopped before the first cell ({error})"
+                    result.interrupted = stop_request.signal_name
+                else:
+                    entry.status = "failed"
+                    entry.error_name = type(error).__name__
+                    entry.error_value = str(error)
             entry.seconds = round(time.monotonic() - started, 2)
             result.save()
             if after_notebook:

@@ -62,3 +62,42 @@ def test_summary_names_the_failing_notebook_cell_and_error():
     assert "FAILED in 01_iam_kms, cell In [7] (f()): ValueError: boom" in text
     assert "02_table_replicas  not run" in text
     assert not result.ok and result.failure.name == "01_iam_kms"
+
+
+def test_a_kernel_killed_by_the_stop_while_it_starts_leaves_the_notebook_interrupted(notebooks, tmp_path, monkeypatch):
+    """A Ctrl-C to the process group while a kernel is being started reaches it before its new session
+    and kills it (seen in CI): the run is interrupted there and resumable, not failed."""
+    import json
+    import sys
+
+    from globaltables.batch import run_notebooks
+    from globaltables.params import validate_params
+
+    spec = tmp_path / "jupyter" / "kernels" / "dies"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-c", "raise SystemExit(1)", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "dies", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+
+    class StopWhileTheKernelStarts:
+        """Not requested when the notebook begins, requested once its kernel has died."""
+
+        signal_name, at_once, checks = "SIGINT", False, 0
+
+        @property
+        def requested(self):
+            self.checks += 1
+            return self.checks > 1
+
+    result = run_notebooks(
+        validate_params({}),
+        "r",
+        tmp_path / "out",
+        notebooks[:2],
+        kernel_name="dies",
+        stop_request=StopWhileTheKernelStarts(),
+    )
+    first, second = result.notebooks
+    assert (first.status, first.cell, first.error_name) == ("interrupted", None, "RunInterrupted")
+    assert first.error_value.startswith("SIGINT: stopped before the first cell (")
+    assert second.status == "not run" and result.interrupted == "SIGINT"
