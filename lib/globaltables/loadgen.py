@@ -37,9 +37,9 @@ EVENTUAL_READ = "eventual read"  # strong table: the reads that stay eventually 
 EVENTUAL_READ_SHARE = 0.25
 IN_FLIGHT_GRACE_S = 2.0  # how long the end of a run waits for calls sent before its deadline
 HORIZON_WITHOUT_DURATION_S = 3600  # per-second counts kept for a run limited by ``operations`` only
-# The same codes as ``globaltables.throttling`` (which needs the client factory, so it cannot ship in the
-# function's zip); tests/unit/test_fanout.py keeps the two equal.
+# AWS's answers to a request beyond capacity or request rate: back off and send again.
 THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
+# An MRSC table's answer to a write racing a write from another region on the same item: retry later.
 WRITE_CONFLICT_CODES = frozenset({"ReplicatedWriteConflictException"})
 
 
@@ -243,8 +243,9 @@ class Tally:
 
 
 class Backoff:
-    """Capped exponential backoff with full jitter, as ``globaltables.throttling.Backoff`` (copied for the
-    function's zip): the n-th pause is uniform in [0, min(cap, first * 2^n)]."""
+    """Capped exponential backoff with full jitter: the n-th pause is uniform in [0, min(cap, first * 2^n)]
+    (AWS's recommendation for throttles, *Error retries and exponential backoff in AWS*). The runbook's one
+    backoff: ``globaltables.throttling`` re-exports it for 07's and 08's clients."""
 
     def __init__(self, first_s: float = 0.05, cap_s: float = 2.0, rng: random.Random | None = None):
         self.first_s, self.cap_s = first_s, cap_s

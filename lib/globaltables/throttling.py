@@ -9,32 +9,16 @@ figure would not say why."""
 
 from __future__ import annotations
 
-import random
 import threading
 from typing import Any
 
 from globaltables.clients import AwsClients
+from globaltables.loadgen import THROTTLE_CODES, WRITE_CONFLICT_CODES, Backoff
 from globaltables.waiting import error_code
 
-# AWS's answers to a request beyond capacity or request rate: back off and send again.
-THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
-# An MRSC table's answer to a write racing a write from another region on the same item: retry later.
-WRITE_CONFLICT_CODES = frozenset({"ReplicatedWriteConflictException"})
-
-
-class Backoff:
-    """Capped exponential backoff with full jitter: the n-th pause is uniform in [0, min(cap, first * 2^n)]
-    (AWS's recommendation for throttles, *Error retries and exponential backoff in AWS*)."""
-
-    def __init__(self, first_s: float = 0.05, cap_s: float = 2.0, rng: random.Random | None = None):
-        self.first_s, self.cap_s = first_s, cap_s
-        self.rng = rng or random.Random()
-        self.attempt = 0
-
-    def next_pause(self) -> float:
-        ceiling = min(self.cap_s, self.first_s * 2**self.attempt)
-        self.attempt += 1
-        return self.rng.uniform(0, ceiling)
+# The codes and the backoff live in ``loadgen`` (standard library only, shipped in the load function's
+# zip), so the local harness, the Lambda harness and 08's scenarios share one definition.
+__all__ = ["THROTTLE_CODES", "WRITE_CONFLICT_CODES", "Backoff"]
 
 
 class ThrottleCount:

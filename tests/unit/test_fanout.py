@@ -80,8 +80,9 @@ def test_the_pure_codec_and_the_extension_read_each_other():
 
 
 def test_the_engine_backs_off_the_same_codes_as_the_library():
-    assert loadgen.THROTTLE_CODES == throttling.THROTTLE_CODES
-    assert loadgen.WRITE_CONFLICT_CODES == throttling.WRITE_CONFLICT_CODES
+    assert loadgen.THROTTLE_CODES is throttling.THROTTLE_CODES
+    assert loadgen.WRITE_CONFLICT_CODES is throttling.WRITE_CONFLICT_CODES
+    assert loadgen.Backoff is throttling.Backoff
 
 
 # boto3 and what it brings (botocore uses certifi when present, else its own bundle); _distutils_hack is
