@@ -43,7 +43,7 @@ from botocore.config import Config
 
 from globaltables import loadgen, waiting
 from globaltables.clients import CLIENT_CONFIG, AwsClients
-from globaltables.functions import KIND_FUNCTION, KIND_LOG_GROUP, RUNTIME
+from globaltables.functions import KIND_FUNCTION, KIND_LOG_GROUP, RUNTIME, create_function_once_role_is_ready
 from globaltables.iam import IAM_REGION, KIND_ROLE, trust_policy
 from globaltables.names import RUN_TAG_KEY, log_group_name
 from globaltables.parallel import run_together
@@ -249,18 +249,7 @@ def ensure_function(
     except botocore.exceptions.ClientError as error:
         if waiting.error_code(error) != "ResourceNotFoundException":
             raise
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                lam.create_function(
-                    FunctionName=name, Code={"ZipFile": code}, Tags={RUN_TAG_KEY: run.run_id}, **configuration
-                )
-                break
-            except botocore.exceptions.ClientError as create_error:
-                message = create_error.response["Error"]["Message"]
-                if "cannot be assumed" not in message or time.monotonic() > deadline:
-                    raise
-                time.sleep(clients.poll_interval_s)
+        create_function_once_role_is_ready(lam, name, code, run.run_id, configuration, clients.poll_interval_s)
     lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig=waiter)
     function = lam.get_function(FunctionName=name)["Configuration"]
     run.record(KIND_FUNCTION, name, region, arn=function["FunctionArn"], notebook=NOTEBOOK)

@@ -41,6 +41,23 @@ def function_environment(run: RunState) -> dict[str, str]:
     return {"TABLE_NAME": run.names.table_name, "REGIONS": json.dumps(run.params.regions)}
 
 
+def create_function_once_role_is_ready(
+    lam: Any, name: str, code: bytes, run_id: str, configuration: dict[str, Any], poll_interval_s: float
+) -> None:
+    """CreateFunction, tagged with the run. A role made seconds ago may not be assumable by Lambda yet (IAM
+    is eventually consistent: "The role defined for the function cannot be assumed by Lambda"): that
+    error only is retried, for up to a minute."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            lam.create_function(FunctionName=name, Code={"ZipFile": code}, Tags={RUN_TAG_KEY: run_id}, **configuration)
+            return
+        except botocore.exceptions.ClientError as error:
+            if "cannot be assumed" not in error.response["Error"]["Message"] or time.monotonic() > deadline:
+                raise
+            time.sleep(poll_interval_s)
+
+
 def ensure_function(
     clients: AwsClients, run: RunState, region: str, role_arn: str, code: bytes, timeout_s: int = 60
 ) -> dict[str, Any]:
@@ -67,18 +84,7 @@ def ensure_function(
     except botocore.exceptions.ClientError as error:
         if error.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                lam.create_function(
-                    FunctionName=name, Code={"ZipFile": code}, Tags={RUN_TAG_KEY: run.run_id}, **configuration
-                )
-                break
-            except botocore.exceptions.ClientError as create_error:
-                message = create_error.response["Error"]["Message"]
-                if "cannot be assumed" not in message or time.monotonic() > deadline:
-                    raise
-                time.sleep(clients.poll_interval_s)
+        create_function_once_role_is_ready(lam, name, code, run.run_id, configuration, clients.poll_interval_s)
     function = lam.get_function(FunctionName=name)["Configuration"]
     run.record(KIND_FUNCTION, name, region, arn=function["FunctionArn"], notebook=NOTEBOOK)
     run.record(KIND_LOG_GROUP, log_group_name(name), region, notebook=NOTEBOOK)
