@@ -113,7 +113,7 @@ def test_a_batch_for_several_replicas_applies_last_writer_wins_in_each_and_holds
 
     model.set_paused("ap-southeast-1", False)  # the held delivery is due again
     with model._wakeup:
-        due = list(model._queue)
+        due = model._queued()
         model._queue.clear()
     model.deliver(due)
     assert stored(account, "ap-southeast-1", name) == {"0": newer.to_json()["Attributes"]}

@@ -8,12 +8,12 @@ import datetime
 import itertools
 
 import pytest
-from globaltables.local.replication import hooks
+from globaltables.local.replication import records
 from moto.dynamodb.models import table as moto_table
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import StreamRecord, Table
 
-from tests.unit.local.helpers import create_table, item, unique_name
+from tests.unit.local.helpers import add_replica, create_table, item, unique_name, wait_global_table_active
 
 STREAM_TYPES = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 MOTO_INIT = getattr(StreamRecord.__init__, "__wrapped__", StreamRecord.__init__)
@@ -29,10 +29,10 @@ def same_ids_and_clock(monkeypatch):
         counter = itertools.count()
         uuid = type("Uuid", (), {"hex": property(lambda self: f"event{next(counter)}")})
         monkeypatch.setattr(moto_table.mock_random, "uuid4", lambda: uuid())
-        monkeypatch.setattr(hooks.mock_random, "uuid4", lambda: uuid())
+        monkeypatch.setattr(records.mock_random, "uuid4", lambda: uuid())
 
     monkeypatch.setattr(moto_table, "utcnow", lambda: moment)
-    monkeypatch.setattr(hooks, "utcnow", lambda: moment)
+    monkeypatch.setattr(records, "_clock", lambda: moment.replace(tzinfo=datetime.UTC).timestamp())
     return restart
 
 
@@ -66,8 +66,8 @@ def test_a_record_is_the_one_moto_builds_with_the_tables_region(same_ids_and_clo
     MOTO_INIT(theirs, source, stream_type, event_name, copy.deepcopy(old), copy.deepcopy(new), 1100000000017454423042)
     same_ids_and_clock()
     ours = StreamRecord.__new__(StreamRecord)
-    hooks.stream_record_init(ours, source, stream_type, event_name, old, new, 1100000000017454423042)
-    ours_read = hooks.make_record_to_json(MOTO_TO_JSON)(ours)
+    records.stream_record_init(ours, source, stream_type, event_name, old, new, 1100000000017454423042)
+    ours_read = records.make_record_to_json(MOTO_TO_JSON)(ours)
 
     expected = {**theirs.to_json(), "awsRegion": "eu-west-1"}
     assert ours_read == expected
@@ -79,10 +79,10 @@ def test_an_item_changed_in_place_later_leaves_the_record_as_it_was(same_ids_and
     same_ids_and_clock()
     live = copy.deepcopy(AFTER)
     record = StreamRecord.__new__(StreamRecord)
-    hooks.stream_record_init(record, table(), "NEW_AND_OLD_IMAGES", "INSERT", None, live, 1)
+    records.stream_record_init(record, table(), "NEW_AND_OLD_IMAGES", "INSERT", None, live, 1)
     live.attrs["n"] = DynamoType({"N": "99"})  # moto's update_item changes the stored item in place
     live.attrs["tags"].value.append("c")
-    read = hooks.make_record_to_json(MOTO_TO_JSON)(record)
+    read = records.make_record_to_json(MOTO_TO_JSON)(record)
     assert read["dynamodb"]["NewImage"]["n"] == {"N": "2"}
     assert read["dynamodb"]["NewImage"]["tags"] == {"SS": ["a"]}
 
@@ -118,3 +118,46 @@ def test_stream_consumers_get_complete_records_in_order(clients):
     # moto's measure: the record's dynamodb part as JSON, more than the images alone.
     assert all(r["SizeBytes"] > 50 for r in (insert, modify, remove))
     assert remove["SizeBytes"] < modify["SizeBytes"]
+
+
+def test_a_record_sharing_a_snapshot_reads_the_snapshot_not_the_item_changed_in_place_since(same_ids_and_clock):
+    same_ids_and_clock()
+    live, snapshot = copy.deepcopy(AFTER), copy.deepcopy(AFTER)
+    record = StreamRecord.__new__(StreamRecord)
+    with records.snapshot_images(live, snapshot):
+        records.stream_record_init(record, table(), "NEW_AND_OLD_IMAGES", "MODIFY", BEFORE, live, 1)
+    assert record.record["dynamodb"]["NewImage"] is None  # left to the first read
+    live.attrs["n"] = DynamoType({"N": "99"})
+    read = records.make_record_to_json(MOTO_TO_JSON)(record)
+    assert read["dynamodb"]["NewImage"] == AFTER.to_json()["Attributes"]
+    assert read["dynamodb"]["OldImage"] == BEFORE.to_json()["Attributes"]
+    assert read["eventID"] and read["dynamodb"]["ApproximateCreationDateTime"] is not None
+
+
+def test_replicated_and_local_records_keep_their_images_after_later_in_place_updates(clients, admin):
+    """The source's record and each replica's share the replication's copy of the write until read;
+    later update_items change the stored items in place, never those records."""
+    primary, replica = "us-east-1", "eu-west-1"
+    source = clients.client("dynamodb", primary)
+    name = create_table(source, unique_name("lazy-records"))
+    add_replica(source, name, replica)
+    wait_global_table_active(source, name)
+    source.put_item(TableName=name, Item=item("p1", v=1))
+    admin.wait_until_replicated()
+    for region in (primary, replica):
+        clients.client("dynamodb", region).update_item(
+            TableName=name,
+            Key={"PK": {"S": "p1"}, "SK": {"S": "A"}},
+            UpdateExpression="SET v = :v",
+            ExpressionAttributeValues={":v": {"N": "7"}},
+        )
+    admin.wait_until_replicated()
+    for region in (primary, replica):
+        dynamodb, streams = clients.client("dynamodb", region), clients.client("dynamodbstreams", region)
+        arn = dynamodb.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+        found = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+        assert found[0]["eventName"] == "INSERT", region
+        assert found[0]["dynamodb"]["NewImage"]["v"] == {"N": "1"}, region
+        assert {r["dynamodb"]["NewImage"]["v"]["N"] for r in found[1:]} == {"7"}, region

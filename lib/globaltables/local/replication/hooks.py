@@ -27,22 +27,19 @@ Used, not wrapped: ``Table._get_default_encryption_key`` (a replica's AWS manage
 from __future__ import annotations
 
 import functools
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
-from moto.core.utils import utcnow
 from moto.dynamodb.exceptions import MockValidationException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import StreamRecord, StreamShard, Table
-from moto.dynamodb.models.utilities import dynamo_json_dump
 from moto.dynamodb.responses import DynamoHandler, DynamoResult
-from moto.moto_api._internal import mock_random
 
 from globaltables.local import pinning
 from globaltables.local.replication import global_table_api, responses, scaling, strong
 from globaltables.local.replication.models import WRITE_LOCK, GlobalTables, table_settings
+from globaltables.local.replication.records import make_record_init, make_record_to_json, snapshot_images
 
 WRITE_METHODS = (
     "put_item",
@@ -112,8 +109,14 @@ def install(model: GlobalTables) -> None:
 
     def make_add(original: Callable[..., Any]) -> Callable[..., Any]:
         def add(self: Any, old: Any, new: Any) -> None:
-            original(self, old, new)
-            model.captured(self.table, old, new)
+            # The replication's private copy is taken first, so the record can share it (lazily).
+            snapshot = model.snapshot_to_capture(self.table, new)
+            if snapshot is None:
+                original(self, old, new)
+            else:
+                with snapshot_images(new, snapshot):
+                    original(self, old, new)
+            model.captured(self.table, old, new, snapshot)
 
         return add
 
@@ -284,65 +287,6 @@ def install(model: GlobalTables) -> None:
             return call
 
         _wrap(ApplicationAutoscalingBackend, name, make_scaling)
-
-
-# The record of a change is read by few (a stream consumer, a Lambda event source mapping), often
-# never: what is costly and can wait (SizeBytes) waits for the first read.
-_SIZE_PENDING = "_globaltables_size_pending"
-_SIZE_LOCK = threading.Lock()
-
-
-def stream_record_init(self: Any, table: Any, stream_type: str, event_name: str, old: Any, new: Any, seq: int) -> None:
-    """moto 5.2.5's ``StreamRecord.__init__``, with the table's region and ``SizeBytes`` left to
-    ``to_json``. The images are taken now, as moto takes them: update_item changes the stored item in
-    place afterwards. ``tests/unit/local/test_stream_records.py`` compares it with moto's own."""
-    old_a = old.to_json()["Attributes"] if old is not None else {}
-    new_a = new.to_json()["Attributes"] if new is not None else {}
-
-    rec = old if old is not None else new
-    keys = {table.hash_key_attr: rec.hash_key.to_json()}
-    if table.range_key_attr is not None and rec is not None:
-        keys[table.range_key_attr] = rec.range_key.to_json()
-
-    self.record = {
-        "eventID": mock_random.uuid4().hex,
-        "eventName": event_name,
-        "eventSource": "aws:dynamodb",
-        "eventVersion": "1.0",
-        "awsRegion": table.region_name,
-        "dynamodb": {
-            "StreamViewType": stream_type,
-            "ApproximateCreationDateTime": utcnow(),
-            "SequenceNumber": str(seq),
-            "SizeBytes": 1,  # moto dumps the record with this placeholder in place to measure it
-            "Keys": keys,
-        },
-    }
-    if stream_type in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES") and new is not None:
-        self.record["dynamodb"]["NewImage"] = new_a
-    if stream_type in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES") and old is not None:
-        self.record["dynamodb"]["OldImage"] = old_a
-    setattr(self, _SIZE_PENDING, True)
-
-
-def make_record_init(original: Callable[..., Any]) -> Callable[..., Any]:
-    def init(self: Any, table: Any, stream_type: str, event_name: str, old: Any, new: Any, seq: int) -> None:
-        stream_record_init(self, table, stream_type, event_name, old, new, seq)
-
-    return init
-
-
-def make_record_to_json(original: Callable[..., Any]) -> Callable[..., Any]:
-    def to_json(self: Any) -> dict[str, Any]:
-        if _SIZE_PENDING in self.__dict__:
-            with _SIZE_LOCK:  # two readers at once: neither sees the placeholder
-                if self.__dict__.pop(_SIZE_PENDING, False):
-                    # moto's measure ("a substantial overestimate"): the record's dynamodb part as JSON.
-                    dynamodb = self.record["dynamodb"]
-                    dynamodb["SizeBytes"] = len(dynamo_json_dump(dynamodb))
-        return original(self)
-
-    return to_json
 
 
 def _table_or_none(backend: Any, name: str) -> Any:

@@ -56,6 +56,7 @@ from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.kms.models import kms_backends
 
+from globaltables.local.replication.records import snapshot_images
 from globaltables.local.replication.scaling import copy_write_scaling
 
 GLOBAL_TABLE_VERSION = "2019.11.21"
@@ -359,8 +360,8 @@ class ReplicaGroup:
 
 @dataclass(eq=False)
 class Delivery:
-    """One replicated write on its way to one region. Ordered (in the delivery heap) by ``due``, then
-    ``sequence``; compared by identity otherwise."""
+    """One replicated write on its way to one region. The delivery heap orders it by ``due``, then
+    ``sequence`` (as the tuple ``(due, sequence, delivery)``); compared by identity otherwise."""
 
     due: float
     sequence: int
@@ -374,11 +375,6 @@ class Delivery:
     acknowledged_at: float = field(compare=False)  # wall clock, seconds
     # A write of an MRSC table: no ReplicationLatency metric (AWS publishes none for MRSC).
     strong: bool = field(default=False, compare=False)
-
-    def __lt__(self, other: Delivery) -> bool:
-        # The heap's only comparison, on every push and pop: order=True's generated method built two
-        # tuples per call, 8 % of the server's time when seeding.
-        return self.due < other.due or (self.due == other.due and self.sequence < other.sequence)
 
 
 @dataclass
@@ -544,7 +540,8 @@ class GlobalTables:
         # region -> writes in flight (``strong``: a write from another region conflicts meanwhile).
         self.in_flight: dict[tuple[str, str, Any], dict[str, int]] = {}
         self.rng = random.Random(seed)
-        self._queue: list[Delivery] = []
+        # The delivery heap: (due, sequence, delivery), so the heap compares floats and ints in C.
+        self._queue: list[tuple[float, int, Delivery]] = []
         self._held: list[Delivery] = []
         self._sequence = itertools.count()
         self._last_timestamp = 0
@@ -649,7 +646,7 @@ class GlobalTables:
         group.versions[region] = dict(group.versions.get(source.region_name, {}))
         # Writes still in flight to the source must reach the newcomer too.
         with self._wakeup:
-            in_flight = [*self._queue, *self._held]
+            in_flight = [*self._queued(), *self._held]
         for pending in in_flight:
             if (
                 pending.account_id == source.account_id
@@ -970,16 +967,25 @@ class GlobalTables:
     def end_strong_write(self) -> None:
         self._capture.strong = None
 
-    def captured(self, table: Any, old: Any, new: Any) -> None:
-        """Called for every stream record moto adds; keeps the last image per key of this call."""
-        if self._capture.applying or self._capture.writes is None or self.group_of(table) is None:
+    def _capturing(self, table: Any) -> bool:
+        return not self._capture.applying and self._capture.writes is not None and self.group_of(table) is not None
+
+    def snapshot_to_capture(self, table: Any, new: Any) -> Any:
+        """The private copy ``captured`` will keep of ``new`` (moto's update_item mutates the stored Item
+        in place later), taken before the stream record so the record can share it; None if this change
+        is not captured or is a deletion."""
+        return copy_item(new) if new is not None and self._capturing(table) else None
+
+    def captured(self, table: Any, old: Any, new: Any, snapshot: Any = None) -> None:
+        """Called for every stream record moto adds; keeps the last image per key of this call
+        (``snapshot``: the copy ``snapshot_to_capture`` took of ``new``)."""
+        if not self._capturing(table):
             return
         record = new if new is not None else old
         key = (record.hash_key, record.range_key)
-        # A private copy: moto's update_item mutates the stored Item in place later.
-        self._capture.writes[(table.region_name, table.name, key)] = CapturedWrite(
-            table, key, copy_item(new) if new is not None else None
-        )
+        if new is not None and snapshot is None:
+            snapshot = copy_item(new)
+        self._capture.writes[(table.region_name, table.name, key)] = CapturedWrite(table, key, snapshot)
 
     def _next_timestamp(self) -> int:
         self._last_timestamp = max(time.time_ns(), self._last_timestamp + 1)
@@ -1026,15 +1032,22 @@ class GlobalTables:
         if deliveries:
             with self._wakeup:
                 for delivery in deliveries:
-                    heapq.heappush(self._queue, delivery)
+                    heapq.heappush(self._queue, (delivery.due, delivery.sequence, delivery))
                 self._wakeup.notify()
 
     # ----- delivery ------------------------------------------------------------------------
 
     def _push(self, delivery: Delivery) -> None:
         with self._wakeup:
-            heapq.heappush(self._queue, delivery)
+            heapq.heappush(self._queue, (delivery.due, delivery.sequence, delivery))
             self._wakeup.notify()
+
+    def _queued(self) -> list[Delivery]:
+        return [entry[2] for entry in self._queue]
+
+    def _requeue(self, deliveries: list[Delivery]) -> None:
+        self._queue = [(d.due, d.sequence, d) for d in deliveries]
+        heapq.heapify(self._queue)
 
     def backlog(self) -> int:
         with self._wakeup:
@@ -1079,7 +1092,7 @@ class GlobalTables:
                 "paused_regions": sorted(self.paused_regions),
                 "outage_regions": sorted(self.outage_regions),
                 "isolated_regions": sorted(self.isolated_regions),
-                "queue": [replace(d, due=max(0.0, d.due - now)) for d in self._queue],
+                "queue": [replace(d, due=max(0.0, d.due - now)) for d in self._queued()],
                 "held": [replace(d, due=0.0) for d in self._held],
                 "next_sequence": next(self._sequence),
                 "last_timestamp": self._last_timestamp,
@@ -1117,8 +1130,7 @@ class GlobalTables:
             # No AWS request is in flight when a snapshot is taken, so no MRSC write is between its
             # start and its acknowledgement: none conflicts after a restore.
             self.in_flight.clear()
-            self._queue = [replace(d, due=now + d.due) for d in state["queue"]]
-            heapq.heapify(self._queue)
+            self._requeue([replace(d, due=now + d.due) for d in state["queue"]])
             self._held = [replace(d, due=now) for d in state["held"]]
             self._sequence = itertools.count(state["next_sequence"])
             self._last_timestamp = max(self._last_timestamp, state["last_timestamp"])
@@ -1135,7 +1147,7 @@ class GlobalTables:
             with self._wakeup:
                 timeout = 0.05
                 if self._queue:
-                    timeout = max(0.0, min(timeout, self._queue[0].due - time.monotonic()))
+                    timeout = max(0.0, min(timeout, self._queue[0][0] - time.monotonic()))
                 if timeout > 0:
                     self._wakeup.wait(timeout)
             # Taken off the queue and applied in one hold of the write lock: an MRSC strongly consistent
@@ -1144,8 +1156,8 @@ class GlobalTables:
                 with self._wakeup:
                     due: list[Delivery] = []
                     now = time.monotonic()
-                    while self._queue and self._queue[0].due <= now:
-                        due.append(heapq.heappop(self._queue))
+                    while self._queue and self._queue[0][0] <= now:
+                        due.append(heapq.heappop(self._queue)[2])
                 self.deliver(due)
 
     def deliver(self, deliveries: list[Delivery]) -> None:
@@ -1211,22 +1223,28 @@ class GlobalTables:
             if delivery.image is None:
                 table.delete_item(*delivery.key)
             else:
-                # Deliveries of one write to several replicas share its image: each stores its own copy.
-                self._store(table, copy_item(delivery.image))
+                # Deliveries of one write to several replicas share its image: each stores its own copy,
+                # and its stream record shares the image (nobody changes it) until the record is read.
+                self._store(table, copy_item(delivery.image), delivery.image)
         self.delivered += 1
         # The replica now holds this write or a newer one: the write is visible there.
         return max(0.0, (time.time() - delivery.acknowledged_at) * 1000.0)
 
     @staticmethod
-    def _store(table: Any, item: Any) -> None:
-        """Store an already validated item as moto's put_item does after its checks (stream included)."""
+    def _store(table: Any, item: Any, snapshot: Any = None) -> None:
+        """Store an already validated item as moto's put_item does after its checks (stream included);
+        ``snapshot``: an unchanging copy of ``item`` its stream record may share."""
         current = table.get_item(item.hash_key, item.range_key)
         if item.range_key is not None:
             table.items[item.hash_key][item.range_key] = item
         else:
             table.items[item.hash_key] = item
         if table.stream_shard is not None:
-            table.stream_shard.add(current, item)
+            if snapshot is None:
+                table.stream_shard.add(current, item)
+            else:
+                with snapshot_images(item, snapshot):
+                    table.stream_shard.add(current, item)
 
     def _put_latency(self, account_id: str, source: str, table_name: str, target: str, values: list[float]) -> None:
         cloudwatch_backends[account_id][source].put_metric_data(
@@ -1276,13 +1294,12 @@ class GlobalTables:
         with self._wakeup:
             mine = [
                 d
-                for d in [*self._queue, *self._held]
+                for d in [*self._queued(), *self._held]
                 if d.target == target and d.table_name == table_name and d.account_id == account_id
             ]
             if mine:
                 taken = {id(d) for d in mine}
-                self._queue = [d for d in self._queue if id(d) not in taken]
-                heapq.heapify(self._queue)
+                self._requeue([d for d in self._queued() if id(d) not in taken])
                 self._held = [d for d in self._held if id(d) not in taken]
         return mine
 
@@ -1291,10 +1308,9 @@ class GlobalTables:
         (the others are applied already). Call with the write lock held."""
         with self._wakeup:
             wanted = {id(d) for d in deliveries}
-            found = [d for d in [*self._queue, *self._held] if id(d) in wanted]
+            found = [d for d in [*self._queued(), *self._held] if id(d) in wanted]
             if found:
-                self._queue = [d for d in self._queue if id(d) not in wanted]
-                heapq.heapify(self._queue)
+                self._requeue([d for d in self._queued() if id(d) not in wanted])
                 self._held = [d for d in self._held if id(d) not in wanted]
         return found
 
@@ -1314,7 +1330,7 @@ class GlobalTables:
             for delivery in held:
                 # Requeued as due now; still-blocked links are held again on the next pass.
                 delivery.due = time.monotonic()
-                heapq.heappush(self._queue, delivery)
+                heapq.heappush(self._queue, (delivery.due, delivery.sequence, delivery))
             self._wakeup.notify()
 
     def status(self) -> dict[str, Any]:
