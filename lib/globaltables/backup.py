@@ -3,6 +3,7 @@
 Fixes of the recipe: the vault uses the default ``aws/backup`` key instead of an alias ARN (defect
 13), the backup role is created here, trusted by ``backup.amazonaws.com`` with AWS Backup's managed
 policies (12), and the selection names the table's ARN without a tag condition the table lacks (11).
+The defects are described in docs/recipe-defects.md.
 """
 
 from __future__ import annotations
@@ -16,18 +17,18 @@ import botocore.exceptions
 from pydantic import BaseModel
 
 from globaltables.clients import AwsClients
+from globaltables.errors import BackupJobFailed, aws_error_code, aws_error_message
+from globaltables.kinds import ResourceKind
 from globaltables.names import RUN_TAG_KEY
 from globaltables.state import RunState
-from globaltables.waiting import error_code, retry_on_codes, wait_until
+from globaltables.waiting import retry_on_codes, wait_until
+
+# Still imported under these names by tests/unit/test_races_library.py.
+KIND_RECOVERY_POINT = ResourceKind.RECOVERY_POINT
+
 
 T = TypeVar("T")
 
-KIND_ROLE = "iam:role"
-KIND_VAULT = "backup:vault"
-KIND_PLAN = "backup:plan"
-KIND_SELECTION = "backup:selection"
-KIND_RECOVERY_POINT = "backup:recovery-point"
-KIND_RESTORED_TABLE = "dynamodb:restored-table"
 NOTEBOOK = "06_backup"
 # A backup job that ended without a recovery point; a new job is started instead (up to JOB_ATTEMPTS).
 JOB_FAILED_STATES = ("FAILED", "ABORTED", "EXPIRED")
@@ -57,10 +58,10 @@ def ensure_backup_role(clients: AwsClients, run: RunState) -> str:
             RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Tags=[{"Key": RUN_TAG_KEY, "Value": run.run_id}]
         )["Role"]
     except botocore.exceptions.ClientError as error:
-        if error.response["Error"]["Code"] != "EntityAlreadyExists":
+        if aws_error_code(error) != "EntityAlreadyExists":
             raise
         role = iam.get_role(RoleName=name)["Role"]
-    run.record(KIND_ROLE, name, "global", arn=role["Arn"], notebook=NOTEBOOK)
+    run.record(ResourceKind.ROLE, name, "global", arn=role["Arn"], notebook=NOTEBOOK)
     partition = role["Arn"].split(":")[1]
     for policy in MANAGED_POLICIES:
         iam.attach_role_policy(RoleName=name, PolicyArn=policy.format(partition=partition))
@@ -76,10 +77,10 @@ def ensure_vault(clients: AwsClients, run: RunState, region: str) -> str:
             "BackupVaultArn"
         ]
     except botocore.exceptions.ClientError as error:
-        if error.response["Error"]["Code"] != "AlreadyExistsException":
+        if aws_error_code(error) != "AlreadyExistsException":
             raise
         arn = backup.describe_backup_vault(BackupVaultName=name)["BackupVaultArn"]
-    run.record(KIND_VAULT, name, region, arn=arn, notebook=NOTEBOOK)
+    run.record(ResourceKind.BACKUP_VAULT, name, region, arn=arn, notebook=NOTEBOOK)
     return arn
 
 
@@ -102,14 +103,14 @@ def plan_document(run: RunState) -> dict[str, Any]:
 
 def ensure_plan(clients: AwsClients, run: RunState, region: str) -> str:
     """The daily plan (02:00 UTC, kept 30 days); returns its id."""
-    recorded = run.resources(KIND_PLAN, region)
+    recorded = run.resources(ResourceKind.BACKUP_PLAN, region)
     if recorded:
         return recorded[0].details["plan_id"]
     created = clients.client("backup", region).create_backup_plan(
         BackupPlan=plan_document(run), BackupPlanTags={RUN_TAG_KEY: run.run_id}
     )
     run.record(
-        KIND_PLAN,
+        ResourceKind.BACKUP_PLAN,
         run.names.backup_plan_name,
         region,
         arn=created["BackupPlanArn"],
@@ -117,17 +118,6 @@ def ensure_plan(clients: AwsClients, run: RunState, region: str) -> str:
         plan_id=created["BackupPlanId"],
     )
     return created["BackupPlanId"]
-
-
-class BackupJobFailed(RuntimeError):
-    """Every backup job this step started ended without a recovery point; carries the last job's facts."""
-
-    def __init__(self, job_id: str, state: str, message: str, attempts: int):
-        self.job_id, self.state, self.status_message, self.attempts = job_id, state, message, attempts
-        super().__init__(
-            f"backup job {job_id} ended {state} ({message or 'no status message'}) after {attempts} "
-            "attempt(s); check the backup role and the table, then rerun this step (it starts a new job)"
-        )
 
 
 def while_role_propagates(call: Callable[[], T], timeout_s: float, interval_s: float, show: Callable[[str], None]) -> T:
@@ -138,8 +128,8 @@ def while_role_propagates(call: Callable[[], T], timeout_s: float, interval_s: f
         try:
             return call()
         except botocore.exceptions.ClientError as error:
-            message = error.response.get("Error", {}).get("Message", "")
-            if error_code(error) != "InvalidParameterValueException" or "cannot be assumed" not in message:
+            message = aws_error_message(error)
+            if aws_error_code(error) != "InvalidParameterValueException" or "cannot be assumed" not in message:
                 raise
             if time.monotonic() + interval_s > deadline:
                 raise
@@ -158,7 +148,7 @@ def ensure_selection(
 ) -> str:
     """Select the table by its ARN (no tag condition); returns the selection id. A role AWS Backup cannot
     assume yet (just created) is waited for, within ``wait_timeout_s``."""
-    recorded = run.resources(KIND_SELECTION, region)
+    recorded = run.resources(ResourceKind.BACKUP_SELECTION, region)
     if recorded:
         return recorded[0].details["selection_id"]
     name = run.names.backup_selection_name
@@ -171,7 +161,14 @@ def ensure_selection(
         max(clients.poll_interval_s, 1.0),
         show,
     )
-    run.record(KIND_SELECTION, name, region, notebook=NOTEBOOK, plan_id=plan_id, selection_id=selection["SelectionId"])
+    run.record(
+        ResourceKind.BACKUP_SELECTION,
+        name,
+        region,
+        notebook=NOTEBOOK,
+        plan_id=plan_id,
+        selection_id=selection["SelectionId"],
+    )
     return selection["SelectionId"]
 
 
@@ -203,10 +200,10 @@ def _start_job(clients: AwsClients, run: RunState, region: str, table_arn: str, 
     started = clients.client("backup", region).start_backup_job(
         BackupVaultName=run.names.backup_vault_name, ResourceArn=table_arn, IamRoleArn=role_arn
     )
-    for earlier in run.resources(KIND_RECOVERY_POINT, region):
-        run.forget(KIND_RECOVERY_POINT, earlier.name, region)
+    for earlier in run.resources(ResourceKind.RECOVERY_POINT, region):
+        run.forget(ResourceKind.RECOVERY_POINT, earlier.name, region)
     run.record(
-        KIND_RECOVERY_POINT,
+        ResourceKind.RECOVERY_POINT,
         started["RecoveryPointArn"],
         region,
         arn=started["RecoveryPointArn"],
@@ -244,7 +241,7 @@ def backup_now(
     StartBackupJob after a growing pause, up to ``attempts`` jobs within ``wait_timeout_s``; the manifest
     keeps the latest job's recovery point. A rerun of the step reports the run's completed backup, waits
     for one still running, and starts a new job after a failed one. Raises BackupJobFailed."""
-    recorded = run.resources(KIND_RECOVERY_POINT, region)
+    recorded = run.resources(ResourceKind.RECOVERY_POINT, region)
     job_id = recorded[0].details["job_id"] if recorded else None
     deadline = time.monotonic() + run.params.wait_timeout_s
     pause = max(clients.poll_interval_s, 1.0)
@@ -284,10 +281,10 @@ def restore_to_point_in_time(clients: AwsClients, run: RunState, region: str) ->
             SourceTableName=run.names.table_name, TargetTableName=target, UseLatestRestorableTime=True
         )
     except botocore.exceptions.ClientError as error:
-        if error.response["Error"]["Code"] != "TableAlreadyExistsException":
+        if aws_error_code(error) != "TableAlreadyExistsException":
             raise
     table = ddb.describe_table(TableName=target)["Table"]
-    run.record(KIND_RESTORED_TABLE, target, region, arn=table["TableArn"], notebook=NOTEBOOK)
+    run.record(ResourceKind.RESTORED_TABLE, target, region, arn=table["TableArn"], notebook=NOTEBOOK)
     from globaltables.tables import TABLE_BUSY, wait_for_table
 
     restored = wait_for_table(clients, region, target, run.params.wait_timeout_s)

@@ -301,73 +301,18 @@ def run_notebooks(
     environment = {BATCH_ENV: "1", OUTPUTS_ENV: str(Path(outputs_dir).resolve())}
     if endpoint:
         environment[ENDPOINT_ENV] = endpoint
-    result = RunResult.load_or_new(folder, run_id, params.target)
-    result.target, result.interrupted = params.target, None
-    result.invoked = [nb.stem for nb in notebooks]
-    for notebook in notebooks:
-        result.entry(notebook.stem).start_new_attempt(folder)
-    result.save()
+    result = _begin_invocation(params, run_id, folder, notebooks)
     with _kernel_environment(environment), kernel_scratch():
         for notebook in notebooks:
             entry = result.entry(notebook.stem)
             if stop_request is not None and stop_request.requested:
                 result.interrupted = stop_request.signal_name
                 break
-            output = folder / notebook.name
-            entry.output = str(output)
-            entry.started_at = datetime.now(UTC).isoformat(timespec="seconds")
-            entry.status = "running"  # what a killed run's record says it was doing
-            result.save()
+            _mark_running(result, entry, folder / notebook.name)
             if on_event:
                 on_event("start", entry)
             started = time.monotonic()
-            try:
-                papermill.execute_notebook(
-                    str(notebook),
-                    str(output),
-                    parameters=notebook_parameters(notebook, available),
-                    cwd=str(notebook.parent),
-                    kernel_name=kernel_name,
-                    engine_name=ENGINE_NAME,
-                    stop_request=stop_request,
-                    progress_bar=False,
-                    log_output=False,
-                    report_mode=False,
-                    kernel_manager_class=LocalKernelManager,
-                )
-                entry.status = "ok"
-            except PapermillExecutionError as error:
-                entry.status = "failed"
-                entry.cell = error.exec_count
-                entry.cell_source = (error.source or "").strip().splitlines()[0][:80] if error.source else None
-                entry.error_name = error.ename
-                entry.error_value = str(error.evalue)
-            except RunInterrupted as stop:
-                # After a second signal nbclient has already interrupted the cell that was running.
-                entry.status, entry.cell = "interrupted", stop.exec_count
-                entry.error_name, entry.error_value = "RunInterrupted", str(stop)
-                if stop_request is not None and stop_request.at_once:
-                    entry.error_value = f"{stop.signal_name} twice: stopped at once, in cell In [{stop.exec_count}]"
-                result.interrupted = stop.signal_name
-            except KeyboardInterrupt as stop:
-                kill_kernels()
-                entry.status = "interrupted"
-                entry.error_name = "RunInterrupted"
-                entry.error_value = f"{stop or 'SIGINT'} twice: stopped at once, during a cell"
-                result.interrupted = str(stop) or "SIGINT"
-            except Exception as error:  # kernel died, notebook unreadable: still a failed step
-                if stop_request is not None and stop_request.requested:
-                    # A Ctrl-C sent to the process group while a kernel was being started reaches the
-                    # kernel too (between fork and its new session) and kills it: the stop asked for
-                    # is what happened, so the notebook is interrupted (and resumable), not failed.
-                    entry.status, entry.cell = "interrupted", None
-                    entry.error_name = "RunInterrupted"
-                    entry.error_value = f"{stop_request.signal_name}: stopped before the first cell ({error})"
-                    result.interrupted = stop_request.signal_name
-                else:
-                    entry.status = "failed"
-                    entry.error_name = type(error).__name__
-                    entry.error_value = str(error)
+            _attempt_notebook(notebook, available, kernel_name, stop_request, entry, result)
             entry.seconds = round(time.monotonic() - started, 2)
             result.save()
             if after_notebook:
@@ -381,6 +326,89 @@ def run_notebooks(
     result.report = str(write_report(result))
     result.save()
     return result
+
+
+def _begin_invocation(params: Params, run_id: str, folder: Path, notebooks: list[Path]) -> RunResult:
+    """The run's record with this invocation's notebooks named and a new attempt started for each, saved."""
+    result = RunResult.load_or_new(folder, run_id, params.target)
+    result.target, result.interrupted = params.target, None
+    result.invoked = [nb.stem for nb in notebooks]
+    for notebook in notebooks:
+        result.entry(notebook.stem).start_new_attempt(folder)
+    result.save()
+    return result
+
+
+def _mark_running(result: RunResult, entry: NotebookResult, output: Path) -> None:
+    entry.output = str(output)
+    entry.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    entry.status = "running"  # what a killed run's record says it was doing
+    result.save()
+
+
+def _attempt_notebook(
+    notebook: Path,
+    available: dict[str, Any],
+    kernel_name: str,
+    stop_request: StopRequest | None,
+    entry: NotebookResult,
+    result: RunResult,
+) -> None:
+    """Execute one notebook into ``entry.output`` and record in ``entry`` (and ``result`` when it was
+    stopped) how it ended: ok, failed in a cell, or interrupted."""
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            entry.output,
+            parameters=notebook_parameters(notebook, available),
+            cwd=str(notebook.parent),
+            kernel_name=kernel_name,
+            engine_name=ENGINE_NAME,
+            stop_request=stop_request,
+            progress_bar=False,
+            log_output=False,
+            report_mode=False,
+            kernel_manager_class=LocalKernelManager,
+        )
+        entry.status = "ok"
+    except PapermillExecutionError as error:
+        entry.status = "failed"
+        entry.cell = error.exec_count
+        entry.cell_source = (error.source or "").strip().splitlines()[0][:80] if error.source else None
+        entry.error_name = error.ename
+        entry.error_value = str(error.evalue)
+    except RunInterrupted as stop:
+        # After a second signal nbclient has already interrupted the cell that was running.
+        entry.status, entry.cell = "interrupted", stop.exec_count
+        entry.error_name, entry.error_value = "RunInterrupted", str(stop)
+        if stop_request is not None and stop_request.at_once:
+            entry.error_value = f"{stop.signal_name} twice: stopped at once, in cell In [{stop.exec_count}]"
+        result.interrupted = stop.signal_name
+    except KeyboardInterrupt as stop:
+        kill_kernels()
+        entry.status = "interrupted"
+        entry.error_name = "RunInterrupted"
+        entry.error_value = f"{stop or 'SIGINT'} twice: stopped at once, during a cell"
+        result.interrupted = str(stop) or "SIGINT"
+    except Exception as error:  # kernel died, notebook unreadable: still a failed step
+        _record_other_failure(error, stop_request, entry, result)
+
+
+def _record_other_failure(
+    error: Exception, stop_request: StopRequest | None, entry: NotebookResult, result: RunResult
+) -> None:
+    if stop_request is not None and stop_request.requested:
+        # A Ctrl-C sent to the process group while a kernel was being started reaches the kernel too
+        # (between fork and its new session) and kills it: the stop asked for is what happened, so the
+        # notebook is interrupted (and resumable), not failed.
+        entry.status, entry.cell = "interrupted", None
+        entry.error_name = "RunInterrupted"
+        entry.error_value = f"{stop_request.signal_name}: stopped before the first cell ({error})"
+        result.interrupted = stop_request.signal_name
+    else:
+        entry.status = "failed"
+        entry.error_name = type(error).__name__
+        entry.error_value = str(error)
 
 
 def summary_lines(result: RunResult, command_options: str = "") -> list[str]:

@@ -5,6 +5,10 @@ cleanup finds nothing to do and a cleanup after an interrupted run removes what 
 what the manifest records, or what carries the run's tag, is ever deleted. KMS keys cannot be deleted
 at once: they are scheduled for deletion after 7 days (AWS's minimum), with their aliases removed.
 
+The recipe's cleanup slept instead of waiting and left replica tables and full vaults behind (recipe
+defect 16 in docs/recipe-defects.md). Which kinds exist and their order: ``kinds.ResourceKind``;
+how each is removed: ``REMOVERS``; how the orphan finder looks for each service: ``REGIONAL_SCANNERS``.
+
 A resource waits for what uses it: a table is held back while one of its replicas remains, and a key
 and its aliases while a table, replica or restored table using the key remains (a replica whose key
 becomes unusable turns INACCESSIBLE_ENCRYPTION_CREDENTIALS and is archived after seven days, and could
@@ -25,44 +29,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from enum import StrEnum
 from typing import Any
 
 import botocore.exceptions
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 from globaltables.clients import AwsClients
-from globaltables.names import APP_ROLE_PREFIX, BACKUP_ROLE_PREFIX, RUN_TAG_KEY, log_group_name
+from globaltables.errors import CleanupIncomplete, aws_error_code
+from globaltables.kinds import GLOBAL_REGION, ResourceKind, deletion_rank
+from globaltables.names import (
+    APP_ROLE_PREFIX,
+    BACKUP_ROLE_PREFIX,
+    FIS_ROLE_PREFIX,
+    LOAD_ROLE_PREFIX,
+    RUN_TAG_KEY,
+    log_group_name,
+)
 from globaltables.state import Resource, RunState
 from globaltables.tables import describe, is_strong, wait_for_table, witness_regions
-from globaltables.waiting import error_code, retry_on_codes, wait_until
+from globaltables.waiting import retry_on_codes, wait_until
+
+__all__ = ["CleanupIncomplete", "Outcome", "Result", "Step", "inventory", "plan", "remove", "run_cleanup"]
 
 KMS_PENDING_WINDOW_DAYS = 7
 LOG = logging.getLogger(__name__)
-
-# Dependency order: what depends on something is removed before it.
-ORDER = [
-    "fis:experiment",
-    "fis:experiment-template",
-    "cloudwatch:alarm",
-    "cloudwatch:dashboard",
-    "sns:topic",
-    "lambda:function",
-    "logs:log-group",
-    "backup:selection",
-    "backup:recovery-point",
-    "backup:plan",
-    "backup:vault",
-    "dynamodb:restored-table",
-    "application-autoscaling:scaling-policy",
-    "application-autoscaling:scalable-target",
-    "dynamodb:replica",
-    "dynamodb:witness",
-    "dynamodb:table",
-    "iam:role",
-    "iam:policy",
-    "kms:alias",
-    "kms:key",
-]
 
 GONE_CODES = {
     "ResourceNotFoundException",
@@ -82,39 +73,96 @@ BUSY_CODES = {"ResourceInUseException"}
 # AWS Backup is still working on a recovery point (its DeleteRecoveryPoint reference).
 RECOVERY_POINT_BUSY_CODES = {"InvalidResourceStateException"}
 RECOVERY_POINT_IN_PROGRESS = {"CREATING"}
-TABLE_KINDS = ("dynamodb:table", "dynamodb:replica", "dynamodb:restored-table")
-KEY_KINDS = ("kms:alias", "kms:key")
-HELD_BACK = "held back"
+TABLE_KINDS = (ResourceKind.TABLE, ResourceKind.REPLICA, ResourceKind.RESTORED_TABLE)
+KEY_KINDS = (ResourceKind.KMS_ALIAS, ResourceKind.KMS_KEY)
 
 
-class Step(BaseModel):
-    kind: str
-    name: str
-    region: str
-    outcome: str  # deleted, already gone, scheduled for deletion, held back: ..., failed: ...
+# ----- what became of each resource --------------------------------------------------------------
+
+
+class Result(StrEnum):
+    """What became of one resource of the manifest."""
+
+    DELETED = "deleted"
+    ALREADY_GONE = "already gone"
+    SCHEDULED = "scheduled for deletion"  # a KMS key: AWS deletes it after its waiting period
+    ALREADY_SCHEDULED = "already scheduled for deletion"
+    STOPPED = "stopped"  # an FIS experiment still running (an experiment cannot be deleted)
+    ALREADY_ENDED = "already ended"
+    HELD_BACK = "held back"  # something still in the manifest uses it: kept for the next cleanup
+    FAILED = "failed"  # kept in the manifest for the next cleanup
+
+
+# What stays in the manifest and makes cleanup end with CleanupIncomplete.
+INCOMPLETE = frozenset({Result.HELD_BACK, Result.FAILED})
+
+
+class Outcome(BaseModel, frozen=True):
+    """A step's result, with its detail (``in 7 days``, what holds it back, the error) and, for a
+    failure, AWS's error code. Printed, it reads as before: ``scheduled for deletion in 7 days``,
+    ``held back: dynamodb:replica t in eu-west-1 still uses it``, ``failed: WaitTimeout: ...``; it is
+    also equal to that text, for the callers that compare a step with ``"deleted"``."""
+
+    result: Result
+    detail: str = ""
+    error_code: str | None = None
 
     @property
     def incomplete(self) -> bool:
-        return self.outcome.startswith(("failed", HELD_BACK))
+        return self.result in INCOMPLETE
+
+    @classmethod
+    def failed(cls, error: BaseException) -> Outcome:
+        return cls(result=Result.FAILED, detail=f"{type(error).__name__}: {error}", error_code=aws_error_code(error))
+
+    @classmethod
+    def held_back_by(cls, user: Resource) -> Outcome:
+        return cls(result=Result.HELD_BACK, detail=f"{user.kind} {user.name} in {user.region} still uses it")
+
+    def __str__(self) -> str:
+        if not self.detail:
+            return self.result.value
+        return f"{self.result}{': ' if self.incomplete else ' '}{self.detail}"
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return str(self) == other
+        if isinstance(other, Outcome):
+            return (self.result, self.detail, self.error_code) == (other.result, other.detail, other.error_code)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
 
 
-class CleanupIncomplete(RuntimeError):
-    """Some resources could not be removed (failed) or had to wait for one that could not (held back);
-    they stay in the manifest for the next attempt."""
+DELETED = Outcome(result=Result.DELETED)
+ALREADY_GONE = Outcome(result=Result.ALREADY_GONE)
 
-    def __init__(self, failed: list[Step]):
-        self.failed = failed
-        super().__init__(
-            f"{len(failed)} resources could not be removed: "
-            + "; ".join(f"{s.kind} {s.name} in {s.region}: {s.outcome}" for s in failed[:5])
-            + ". Fix the cause and run cleanup again: it resumes with what remains."
-        )
+
+class Step(BaseModel):
+    """One resource of the manifest and what became of it."""
+
+    kind: ResourceKind | str
+    name: str
+    region: str
+    outcome: Outcome
+
+    @property
+    def incomplete(self) -> bool:
+        return self.outcome.incomplete
+
+    def row(self) -> dict[str, str]:
+        """The step as a table row, for people."""
+        return {"kind": str(self.kind), "name": self.name, "region": self.region, "outcome": str(self.outcome)}
 
 
 def plan(run: RunState) -> list[Resource]:
-    """The run's resources in the order cleanup removes them (unknown kinds last)."""
-    rank = {kind: i for i, kind in enumerate(ORDER)}
-    return sorted(run.resources(), key=lambda r: rank.get(r.kind, len(ORDER)))
+    """The run's resources in the order cleanup removes them (``kinds.ResourceKind``'s order; unknown
+    kinds last)."""
+    return sorted(run.resources(), key=lambda r: deletion_rank(r.kind))
 
 
 def _pages(client: Any, operation: str, result_key: str, **arguments: Any) -> Iterator[Any]:
@@ -123,14 +171,14 @@ def _pages(client: Any, operation: str, result_key: str, **arguments: Any) -> It
         yield from page.get(result_key, [])
 
 
-def _gone_is_fine(call: Callable[[], Any]) -> str:
+def _gone_is_fine(call: Callable[[], Any]) -> Outcome:
     try:
         call()
     except botocore.exceptions.ClientError as error:
-        if error_code(error) in GONE_CODES:
-            return "already gone"
+        if aws_error_code(error) in GONE_CODES:
+            return ALREADY_GONE
         raise
-    return "deleted"
+    return DELETED
 
 
 # ----- tables ---------------------------------------------------------------------------------------
@@ -163,20 +211,20 @@ def _table_gone(clients: AwsClients, region: str, name: str, timeout_s: float) -
     )
 
 
-def _delete_table(clients: AwsClients, region: str, name: str, timeout_s: float) -> str:
+def _delete_table(clients: AwsClients, region: str, name: str, timeout_s: float) -> Outcome:
     table = describe(clients, region, name)
     if table is None:
-        return "already gone"
+        return ALREADY_GONE
     if is_strong(table):
         # AWS refuses DeleteTable on a member of a strong table: it becomes a single-region table first.
         table = _dissolve_strong(clients, region, name, timeout_s)
         if table is None:
-            return "already gone"
+            return ALREADY_GONE
     _protection_off(clients, region, name, table, timeout_s)
     ddb = clients.client("dynamodb", region)
     _when_settled(clients, region, name, timeout_s, lambda: ddb.delete_table(TableName=name))
     _table_gone(clients, region, name, timeout_s)
-    return "deleted"
+    return DELETED
 
 
 # Statuses of a strong table's members while AWS dissolves it.
@@ -241,33 +289,33 @@ def _dissolve_for(clients: AwsClients, run: RunState, name: str) -> bool:
     return True
 
 
-def _delete_witness(clients: AwsClients, run: RunState, resource: Resource) -> str:
+def _delete_witness(clients: AwsClients, run: RunState, resource: Resource) -> Outcome:
     """A witness goes only with the dissolution of its table (nothing of it is in the witness's region)."""
     region = _strong_member_region(clients, run, resource.name)
     table = describe(clients, region, resource.name) if region else None
     if table is None or resource.region not in witness_regions(table):
-        return "already gone"
+        return ALREADY_GONE
     _dissolve_strong(clients, region, resource.name, run.params.wait_timeout_s)  # type: ignore[arg-type]
-    return "deleted"
+    return DELETED
 
 
-def _delete_replica(clients: AwsClients, run: RunState, resource: Resource) -> str:
+def _delete_replica(clients: AwsClients, run: RunState, resource: Resource) -> Outcome:
     primary, region, name = run.params.primary_region, resource.region, resource.name
     timeout = run.params.wait_timeout_s
     replica_table = describe(clients, region, name)
     if replica_table is None:
-        return "already gone"
+        return ALREADY_GONE
     if is_strong(replica_table) and _dissolve_for(clients, run, name):
         # The table of ``region`` went with the others, or remains as the single-region table when the
         # dissolution was called from there (the primary no longer held the strong table).
-        return "deleted" if describe(clients, region, name) is None else _delete_table(clients, region, name, timeout)
+        return DELETED if describe(clients, region, name) is None else _delete_table(clients, region, name, timeout)
     source = describe(clients, primary, name)
     listed = {r["RegionName"]: r.get("ReplicaStatus") for r in (source or {}).get("Replicas", [])}
     if replica_table["TableStatus"] == "DELETING" or listed.get(region) == "DELETING":
         # An earlier cleanup's deletion still under way (AWS refuses a second Delete): wait for its end.
         _table_gone(clients, region, name, timeout)
         wait_for_table(clients, primary, name, timeout, SETTLED)
-        return "deleted"
+        return DELETED
     _protection_off(clients, region, name, replica_table, timeout)
     if source is None or region not in {r["RegionName"] for r in source.get("Replicas", [])}:
         # Not (or no longer) a replica of the primary: a table left on its own, ours by the manifest.
@@ -282,13 +330,13 @@ def _delete_replica(clients: AwsClients, run: RunState, resource: Resource) -> s
     )
     _table_gone(clients, region, name, timeout)
     wait_for_table(clients, primary, name, timeout, SETTLED)
-    return "deleted"
+    return DELETED
 
 
 # ----- the other services ---------------------------------------------------------------------------
 
 
-def _delete_role(clients: AwsClients, run: RunState, resource: Resource) -> str:
+def _delete_role(clients: AwsClients, run: RunState, resource: Resource) -> Outcome:
     iam = clients.client("iam", run.params.primary_region)  # IAM is global; any region's endpoint answers
     name = resource.name
 
@@ -303,7 +351,7 @@ def _delete_role(clients: AwsClients, run: RunState, resource: Resource) -> str:
     return _gone_is_fine(delete)
 
 
-def _delete_policy(clients: AwsClients, run: RunState, resource: Resource) -> str:
+def _delete_policy(clients: AwsClients, run: RunState, resource: Resource) -> Outcome:
     iam, arn = clients.client("iam", run.params.primary_region), resource.arn
 
     def delete() -> None:
@@ -317,33 +365,33 @@ def _delete_policy(clients: AwsClients, run: RunState, resource: Resource) -> st
     return _gone_is_fine(delete)
 
 
-def _schedule_key_deletion(clients: AwsClients, run: RunState, resource: Resource) -> str:
+def _schedule_key_deletion(clients: AwsClients, run: RunState, resource: Resource) -> Outcome:
     kms = clients.client("kms", resource.region)
     try:
         state = kms.describe_key(KeyId=resource.name)["KeyMetadata"]["KeyState"]
         if state == "PendingDeletion":
-            return "already scheduled for deletion"
+            return Outcome(result=Result.ALREADY_SCHEDULED)
         kms.schedule_key_deletion(KeyId=resource.name, PendingWindowInDays=KMS_PENDING_WINDOW_DAYS)
     except botocore.exceptions.ClientError as error:
-        if error_code(error) in GONE_CODES:
-            return "already gone"
+        if aws_error_code(error) in GONE_CODES:
+            return ALREADY_GONE
         raise
-    return f"scheduled for deletion in {KMS_PENDING_WINDOW_DAYS} days"
+    return Outcome(result=Result.SCHEDULED, detail=f"in {KMS_PENDING_WINDOW_DAYS} days")
 
 
-def _delete_alarm(clients: AwsClients, run: RunState, resource: Resource) -> str:
+def _delete_alarm(clients: AwsClients, run: RunState, resource: Resource) -> Outcome:
     cloudwatch = clients.client("cloudwatch", resource.region)
     # DeleteAlarms succeeds for absent alarms: look first, to report truly.
     if not cloudwatch.describe_alarms(AlarmNames=[resource.name])["MetricAlarms"]:
-        return "already gone"
+        return ALREADY_GONE
     return _gone_is_fine(lambda: cloudwatch.delete_alarms(AlarmNames=[resource.name]))
 
 
-def _delete_topic(clients: AwsClients, run: RunState, resource: Resource) -> str:
+def _delete_topic(clients: AwsClients, run: RunState, resource: Resource) -> Outcome:
     sns = clients.client("sns", resource.region)
     # DeleteTopic succeeds for absent topics too.
-    if _gone_is_fine(lambda: sns.get_topic_attributes(TopicArn=resource.arn)) == "already gone":
-        return "already gone"
+    if _gone_is_fine(lambda: sns.get_topic_attributes(TopicArn=resource.arn)) is ALREADY_GONE:
+        return ALREADY_GONE
     return _gone_is_fine(lambda: sns.delete_topic(TopicArn=resource.arn))
 
 
@@ -351,12 +399,12 @@ def _recovery_points(backup: Any, vault: str) -> list[dict[str, Any]]:
     try:
         return list(_pages(backup, "list_recovery_points_by_backup_vault", "RecoveryPoints", BackupVaultName=vault))
     except botocore.exceptions.ClientError as error:
-        if error_code(error) in GONE_CODES:
+        if aws_error_code(error) in GONE_CODES:
             return []
         raise
 
 
-def _delete_vault(clients: AwsClients, run: RunState, resource: Resource) -> str:
+def _delete_vault(clients: AwsClients, run: RunState, resource: Resource) -> Outcome:
     """Every recovery point of the vault (not only the recorded ones: the daily plan makes others), once
     none is still being created, then the vault: AWS refuses to delete a vault that holds any."""
     backup, vault, timeout = clients.client("backup", resource.region), resource.name, run.params.wait_timeout_s
@@ -396,7 +444,7 @@ def _target_tracking_alarms(cloudwatch: Any, resource_id: str) -> list[str]:
     ]
 
 
-def _deregister_target(clients: AwsClients, run: RunState, resource: Resource) -> str:
+def _deregister_target(clients: AwsClients, run: RunState, resource: Resource) -> Outcome:
     """The target (AWS deletes its policies with it), then any target-tracking alarm of it left in the region."""
     scaling = clients.client("application-autoscaling", resource.region)
     outcome = _gone_is_fine(
@@ -411,22 +459,22 @@ def _deregister_target(clients: AwsClients, run: RunState, resource: Resource) -
     return outcome
 
 
-def _stop_experiment(clients: AwsClients, run: RunState, resource: Resource) -> str:
+def _stop_experiment(clients: AwsClients, run: RunState, resource: Resource) -> Outcome:
     """An FIS experiment cannot be deleted; one still running is stopped (its action's pause ends with it)."""
     fis = clients.client("fis", resource.region)
     try:
         status = fis.get_experiment(id=resource.name)["experiment"]["state"]["status"]
     except botocore.exceptions.ClientError as error:
-        if error_code(error) in GONE_CODES:
-            return "already gone"
+        if aws_error_code(error) in GONE_CODES:
+            return ALREADY_GONE
         raise
     if status in {"pending", "initiating", "running"}:
         fis.stop_experiment(id=resource.name)
-        return "stopped"
-    return f"already ended ({status})"
+        return Outcome(result=Result.STOPPED)
+    return Outcome(result=Result.ALREADY_ENDED, detail=f"({status})")
 
 
-def _delete_experiment_template(clients: AwsClients, run: RunState, resource: Resource) -> str:
+def _delete_experiment_template(clients: AwsClients, run: RunState, resource: Resource) -> Outcome:
     """By the id recorded after it was made, else (a drill stopped between the call and the record) by
     its run tag and name."""
     fis = clients.client("fis", resource.region)
@@ -439,13 +487,16 @@ def _delete_experiment_template(clients: AwsClients, run: RunState, resource: Re
             and template.get("tags", {}).get("Name") == resource.name
         ]
     outcomes = [_gone_is_fine(lambda i=i: fis.delete_experiment_template(id=i)) for i in ids]
-    return outcomes[0] if len(outcomes) == 1 else (", ".join(outcomes) or "already gone")
+    return DELETED if DELETED in outcomes else ALREADY_GONE
 
 
-def _call(service: str, method: str, **arguments: Callable[[Resource], Any]) -> Callable[..., str]:
+Remover = Callable[[AwsClients, RunState, Resource], Outcome]
+
+
+def _call(service: str, method: str, **arguments: Callable[[Resource], Any]) -> Remover:
     """A remover that makes one delete call whose arguments come from the resource."""
 
-    def remover(clients: AwsClients, run: RunState, resource: Resource) -> str:
+    def remover(clients: AwsClients, run: RunState, resource: Resource) -> Outcome:
         client = clients.client(service, resource.region)
         return _gone_is_fine(lambda: getattr(client, method)(**{k: f(resource) for k, f in arguments.items()}))
 
@@ -460,24 +511,29 @@ def _detail(key: str) -> Callable[[Resource], Any]:
     return lambda r: r.details[key]
 
 
-REMOVERS: dict[str, Callable[[AwsClients, RunState, Resource], str]] = {
-    "fis:experiment": _stop_experiment,
-    "fis:experiment-template": _delete_experiment_template,
-    "cloudwatch:alarm": _delete_alarm,
-    "cloudwatch:dashboard": _call("cloudwatch", "delete_dashboards", DashboardNames=lambda r: [r.name]),
-    "sns:topic": _delete_topic,
-    "lambda:function": _call("lambda", "delete_function", FunctionName=_name),
-    "logs:log-group": _call("logs", "delete_log_group", logGroupName=_name),
-    "backup:selection": _call(
+def _delete_own_table(clients: AwsClients, run: RunState, resource: Resource) -> Outcome:
+    return _delete_table(clients, resource.region, resource.name, run.params.wait_timeout_s)
+
+
+# How each kind of resource is removed (a test checks that every ResourceKind has one).
+REMOVERS: dict[ResourceKind, Remover] = {
+    ResourceKind.FIS_EXPERIMENT: _stop_experiment,
+    ResourceKind.FIS_TEMPLATE: _delete_experiment_template,
+    ResourceKind.ALARM: _delete_alarm,
+    ResourceKind.DASHBOARD: _call("cloudwatch", "delete_dashboards", DashboardNames=lambda r: [r.name]),
+    ResourceKind.TOPIC: _delete_topic,
+    ResourceKind.FUNCTION: _call("lambda", "delete_function", FunctionName=_name),
+    ResourceKind.LOG_GROUP: _call("logs", "delete_log_group", logGroupName=_name),
+    ResourceKind.BACKUP_SELECTION: _call(
         "backup", "delete_backup_selection", BackupPlanId=_detail("plan_id"), SelectionId=_detail("selection_id")
     ),
-    "backup:recovery-point": _call(
+    ResourceKind.RECOVERY_POINT: _call(
         "backup", "delete_recovery_point", BackupVaultName=_detail("vault"), RecoveryPointArn=lambda r: r.arn
     ),
-    "backup:plan": _call("backup", "delete_backup_plan", BackupPlanId=_detail("plan_id")),
-    "backup:vault": _delete_vault,
-    "dynamodb:restored-table": lambda c, run, r: _delete_table(c, r.region, r.name, run.params.wait_timeout_s),
-    "application-autoscaling:scaling-policy": _call(
+    ResourceKind.BACKUP_PLAN: _call("backup", "delete_backup_plan", BackupPlanId=_detail("plan_id")),
+    ResourceKind.BACKUP_VAULT: _delete_vault,
+    ResourceKind.RESTORED_TABLE: _delete_own_table,
+    ResourceKind.SCALING_POLICY: _call(
         "application-autoscaling",
         "delete_scaling_policy",
         PolicyName=_name,
@@ -485,20 +541,21 @@ REMOVERS: dict[str, Callable[[AwsClients, RunState, Resource], str]] = {
         ResourceId=_detail("resource_id"),
         ScalableDimension=_detail("dimension"),
     ),
-    "application-autoscaling:scalable-target": _deregister_target,
-    "dynamodb:replica": _delete_replica,
-    "dynamodb:witness": _delete_witness,
-    "dynamodb:table": lambda c, run, r: _delete_table(c, r.region, r.name, run.params.wait_timeout_s),
-    "iam:role": _delete_role,
-    "iam:policy": _delete_policy,
-    "kms:alias": _call("kms", "delete_alias", AliasName=_name),
-    "kms:key": _schedule_key_deletion,
+    ResourceKind.SCALABLE_TARGET: _deregister_target,
+    ResourceKind.REPLICA: _delete_replica,
+    ResourceKind.WITNESS: _delete_witness,
+    ResourceKind.TABLE: _delete_own_table,
+    ResourceKind.ROLE: _delete_role,
+    ResourceKind.POLICY: _delete_policy,
+    ResourceKind.KMS_ALIAS: _call("kms", "delete_alias", AliasName=_name),
+    ResourceKind.KMS_KEY: _schedule_key_deletion,
 }
 
 
-def remove(clients: AwsClients, run: RunState, resource: Resource) -> str:
-    """Remove one resource; returns the outcome. Raises for anything but "it is already gone"."""
-    remover = REMOVERS.get(resource.kind)
+def remove(clients: AwsClients, run: RunState, resource: Resource) -> Outcome:
+    """Remove one resource; returns what became of it. Raises for anything but "it is already gone"
+    (and ValueError for a kind this version does not know)."""
+    remover = REMOVERS.get(resource.kind)  # type: ignore[call-overload]  (a str kind finds its member)
     if remover is None:
         raise ValueError(f"cleanup does not know how to remove {resource.kind} {resource.name}")
     return remover(clients, run, resource)
@@ -541,25 +598,33 @@ def waiting_for(run: RunState, resource: Resource) -> Resource | None:
     return None
 
 
-def run_cleanup(clients: AwsClients, run: RunState, on_step: Callable[[Step], None] | None = None) -> list[Step]:
-    """Remove every resource of the manifest, in order; each one removed is dropped from the manifest.
+def _attempt(clients: AwsClients, run: RunState, resource: Resource) -> Outcome:
+    """Remove ``resource`` unless something remaining still uses it; a failure is an outcome, not an
+    exception, so that the rest of the manifest is still attempted."""
+    user = waiting_for(run, resource)
+    if user is not None:
+        return Outcome.held_back_by(user)
+    try:
+        return remove(clients, run, resource)
+    except Exception as error:  # reported and kept in the manifest for the next attempt
+        return Outcome.failed(error)
+
+
+def run_cleanup(
+    clients: AwsClients, run: RunState, on_step: Callable[[Step], None] | None = None, by: str = "10_cleanup"
+) -> list[Step]:
+    """Remove every resource of the manifest, in order; each one removed is dropped from the manifest,
+    and every step is logged in it (``removals``, with ``by``: who ran the cleanup) for the run's report.
 
     A resource that something remaining still uses (``waiting_for``) is held back and kept. Raises
     CleanupIncomplete at the end if any failed or was held back; the rest is still attempted, and the
     next call resumes with what remains."""
     steps: list[Step] = []
     for resource in plan(run):
-        user = waiting_for(run, resource)
-        if user is not None:
-            outcome = f"{HELD_BACK}: {user.kind} {user.name} in {user.region} still uses it"
-        else:
-            try:
-                outcome = remove(clients, run, resource)
-            except Exception as error:  # reported and kept in the manifest for the next attempt
-                outcome = f"failed: {type(error).__name__}: {error}"
-        step = Step(kind=resource.kind, name=resource.name, region=resource.region, outcome=outcome)
-        if not step.incomplete:
-            run.forget(resource.kind, resource.name, resource.region)
+        step = Step(
+            kind=resource.kind, name=resource.name, region=resource.region, outcome=_attempt(clients, run, resource)
+        )
+        run.record_removal(resource, step.outcome.model_dump(mode="json"), removed=not step.incomplete, by=by)
         steps.append(step)
         if on_step:
             on_step(step)
@@ -573,11 +638,18 @@ def run_cleanup(clients: AwsClients, run: RunState, on_step: Callable[[Step], No
 
 
 class Leftover(BaseModel):
-    service: str
+    """Something found in a region that is the run's (by tag) or looks it (by name)."""
+
+    kind: ResourceKind
     region: str
     name: str
     run_id: str | None = None
     note: str = ""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def service(self) -> str:
+        return self.kind.service
 
 
 # Keys whose details the caller may not read (a key policy that excludes it): skipped, with a line.
@@ -606,14 +678,43 @@ class Finder(BaseModel):
     def ours(self, name: str, tags: dict[str, str]) -> bool:
         return self.named(name) or self.tagged(tags)
 
+    def found(self, kind: ResourceKind, region: str, name: str, tags: dict[str, str], note: str = "") -> Leftover:
+        return Leftover(kind=kind, region=region, name=name, run_id=tags.get(RUN_TAG_KEY), note=note)
+
 
 def _tags(
     pairs: list[dict[str, str]] | dict[str, str] | None, key: str = "Key", value: str = "Value"
 ) -> dict[str, str]:
-    """One tag dict from any service's answer: a dict already (Lambda, Backup) or a list of pairs."""
+    """One tag dict from any service's answer: a dict already (Lambda, Backup, FIS) or a list of pairs."""
     if isinstance(pairs, dict):
         return pairs
     return {pair[key]: pair[value] for pair in pairs or []}
+
+
+# How each service says which tags a resource carries: the call, the argument naming the resource, the
+# answer's key, and the names of a pair's key and value (where the answer is a list of pairs).
+TAG_CALLS: dict[str, tuple[str, str, str, str, str]] = {
+    "dynamodb": ("list_tags_of_resource", "ResourceArn", "Tags", "Key", "Value"),
+    "kms": ("list_resource_tags", "KeyId", "Tags", "TagKey", "TagValue"),
+    "lambda": ("list_tags", "Resource", "Tags", "Key", "Value"),
+    "sns": ("list_tags_for_resource", "ResourceArn", "Tags", "Key", "Value"),
+    "cloudwatch": ("list_tags_for_resource", "ResourceARN", "Tags", "Key", "Value"),
+    "backup": ("list_tags", "ResourceArn", "Tags", "Key", "Value"),
+    "iam": ("list_role_tags", "RoleName", "Tags", "Key", "Value"),
+}
+
+
+def _tags_of(client: Any, service: str, resource: str) -> dict[str, str]:
+    """The tags of ``resource`` (its ARN, key id or role name), every page of them, as one dict."""
+    operation, argument, result_key, key, value = TAG_CALLS[service]
+    if client.can_paginate(operation):
+        answers = [page.get(result_key) for page in client.get_paginator(operation).paginate(**{argument: resource})]
+    else:
+        answers = [getattr(client, operation)(**{argument: resource}).get(result_key)]
+    tags: dict[str, str] = {}
+    for answer in answers:
+        tags.update(_tags(answer, key, value))
+    return tags
 
 
 def _tables(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
@@ -622,11 +723,12 @@ def _tables(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftov
         table = describe(clients, region, name)
         if table is None:
             continue
-        tags = _tags(ddb.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags"))
+        tags = _tags_of(ddb, "dynamodb", table["TableArn"])
         if finder.ours(name, tags):
             witness = "".join(f", witness in {w}" for w in witness_regions(table))
             note = f"strong (MRSC){witness}" if is_strong(table) else ""
-            yield Leftover(service="dynamodb", region=region, name=name, run_id=tags.get(RUN_TAG_KEY), note=note)
+            kind = ResourceKind.RESTORED_TABLE if "RestoreSummary" in table else ResourceKind.TABLE
+            yield finder.found(kind, region, name, tags, note)
 
 
 def _keys(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
@@ -636,98 +738,127 @@ def _keys(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover
             metadata = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
             if metadata.get("KeyManager") == "AWS":
                 continue
-            pairs = list(_pages(kms, "list_resource_tags", "Tags", KeyId=key["KeyId"]))
+            tags = _tags_of(kms, "kms", key["KeyId"])
         except botocore.exceptions.ClientError as error:
-            if error_code(error) not in UNREADABLE_CODES:
+            if aws_error_code(error) not in UNREADABLE_CODES:
                 raise
-            finder.skip(f"kms key {key['KeyId']} in {region} skipped: {error_code(error)} (its policy excludes you)")
+            finder.skip(
+                f"kms key {key['KeyId']} in {region} skipped: {aws_error_code(error)} (its policy excludes you)"
+            )
             continue
-        tags = _tags(pairs, "TagKey", "TagValue")
         pending = metadata["KeyState"] == "PendingDeletion"
         if finder.tagged(tags) and (finder.include_scheduled_keys or not pending):
             note = "pending deletion" if pending else metadata["KeyState"]
-            yield Leftover(service="kms", region=region, name=key["KeyId"], run_id=tags.get(RUN_TAG_KEY), note=note)
+            yield finder.found(ResourceKind.KMS_KEY, region, key["KeyId"], tags, note)
     for alias in _pages(kms, "list_aliases", "Aliases"):
         if finder.named(alias["AliasName"]):
-            yield Leftover(service="kms", region=region, name=alias["AliasName"], note="alias")
+            yield finder.found(ResourceKind.KMS_ALIAS, region, alias["AliasName"], {}, "alias")
 
 
 def _functions(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
     lam = clients.client("lambda", region)
     for function in _pages(lam, "list_functions", "Functions"):
-        tags = _tags(lam.list_tags(Resource=function["FunctionArn"]).get("Tags"))
+        tags = _tags_of(lam, "lambda", function["FunctionArn"])
         if finder.ours(function["FunctionName"], tags):
-            yield Leftover(service="lambda", region=region, name=function["FunctionName"], run_id=tags.get(RUN_TAG_KEY))
+            yield finder.found(ResourceKind.FUNCTION, region, function["FunctionName"], tags)
 
 
 def _log_groups(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
     for group in _pages(clients.client("logs", region), "describe_log_groups", "logGroups"):
         if finder.named(group["logGroupName"]):
-            yield Leftover(service="logs", region=region, name=group["logGroupName"])
+            yield finder.found(ResourceKind.LOG_GROUP, region, group["logGroupName"], {})
 
 
 def _topics(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
     sns = clients.client("sns", region)
     for topic in _pages(sns, "list_topics", "Topics"):
-        tags = _tags(sns.list_tags_for_resource(ResourceArn=topic["TopicArn"]).get("Tags"))
+        tags = _tags_of(sns, "sns", topic["TopicArn"])
         if finder.ours(topic["TopicArn"], tags):
-            yield Leftover(service="sns", region=region, name=topic["TopicArn"], run_id=tags.get(RUN_TAG_KEY))
+            yield finder.found(ResourceKind.TOPIC, region, topic["TopicArn"], tags)
 
 
 def _alarms_and_dashboards(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
     cloudwatch = clients.client("cloudwatch", region)
     for alarm in _pages(cloudwatch, "describe_alarms", "MetricAlarms"):
-        tags = _tags(cloudwatch.list_tags_for_resource(ResourceARN=alarm["AlarmArn"]).get("Tags"))
+        tags = _tags_of(cloudwatch, "cloudwatch", alarm["AlarmArn"])
         if finder.ours(alarm["AlarmName"], tags):
-            yield Leftover(
-                service="cloudwatch", region=region, name=alarm["AlarmName"], run_id=tags.get(RUN_TAG_KEY), note="alarm"
-            )
+            yield finder.found(ResourceKind.ALARM, region, alarm["AlarmName"], tags, "alarm")
     for dashboard in _pages(cloudwatch, "list_dashboards", "DashboardEntries"):
         if finder.named(dashboard["DashboardName"]):
-            yield Leftover(service="cloudwatch", region=region, name=dashboard["DashboardName"], note="dashboard")
+            yield finder.found(ResourceKind.DASHBOARD, region, dashboard["DashboardName"], {}, "dashboard")
+
+
+# Backup's two listings: the call, its answer's key, and the fields holding the name and the ARN.
+BACKUP_LISTINGS = [
+    (ResourceKind.BACKUP_VAULT, "list_backup_vaults", "BackupVaultList", "BackupVaultName", "BackupVaultArn", "vault"),
+    (ResourceKind.BACKUP_PLAN, "list_backup_plans", "BackupPlansList", "BackupPlanName", "BackupPlanArn", "plan"),
+]
 
 
 def _backups(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
     backup = clients.client("backup", region)
-    listings = [
-        ("list_backup_vaults", "BackupVaultList", "BackupVaultName", "BackupVaultArn", "vault"),
-        ("list_backup_plans", "BackupPlansList", "BackupPlanName", "BackupPlanArn", "plan"),
-    ]
-    for operation, result_key, name_key, arn_key, note in listings:
+    for kind, operation, result_key, name_key, arn_key, note in BACKUP_LISTINGS:
         for item in _pages(backup, operation, result_key):
-            tags = _tags(backup.list_tags(ResourceArn=item[arn_key]).get("Tags"))
+            tags = _tags_of(backup, "backup", item[arn_key])
             if finder.ours(item[name_key], tags):
-                yield Leftover(
-                    service="backup", region=region, name=item[name_key], run_id=tags.get(RUN_TAG_KEY), note=note
-                )
+                yield finder.found(kind, region, item[name_key], tags, note)
 
 
 def _scaling(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
     scaling = clients.client("application-autoscaling", region)
     for target in _pages(scaling, "describe_scalable_targets", "ScalableTargets", ServiceNamespace="dynamodb"):
         if finder.named(target["ResourceId"]):
-            yield Leftover(service="application-autoscaling", region=region, name=target["ResourceId"], note="target")
+            yield finder.found(ResourceKind.SCALABLE_TARGET, region, target["ResourceId"], {}, "target")
     for policy in _pages(scaling, "describe_scaling_policies", "ScalingPolicies", ServiceNamespace="dynamodb"):
         if finder.named(policy["ResourceId"]):
-            yield Leftover(service="application-autoscaling", region=region, name=policy["PolicyName"], note="policy")
+            yield finder.found(ResourceKind.SCALING_POLICY, region, policy["PolicyName"], {}, "policy")
+
+
+def _experiment_templates(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
+    """09's FIS templates on AWS (tagged with the run and named by a ``Name`` tag): by id, the name as note."""
+    fis = clients.client("fis", region)
+    for template in _pages(fis, "list_experiment_templates", "experimentTemplates"):
+        tags = _tags(template.get("tags"))
+        if finder.ours(tags.get("Name", ""), tags):
+            yield finder.found(ResourceKind.FIS_TEMPLATE, region, template["id"], tags, tags.get("Name", ""))
+
+
+def _role_prefixes() -> tuple[str, ...]:
+    """The names every role the runbook makes starts with (05's and 06's roles, 07's load roles, 09's FIS
+    role): roles are global and many, so only these are asked for their tags."""
+    return (APP_ROLE_PREFIX, BACKUP_ROLE_PREFIX, LOAD_ROLE_PREFIX, FIS_ROLE_PREFIX)
 
 
 def _iam(clients: AwsClients, region: str, finder: Finder) -> Iterator[Leftover]:
     iam = clients.client("iam", region)
+    prefixes = _role_prefixes()
     for role in _pages(iam, "list_roles", "Roles"):
         name = role["RoleName"]
-        if not finder.named(name) and not name.startswith((APP_ROLE_PREFIX, BACKUP_ROLE_PREFIX)):
+        if not finder.named(name) and not name.startswith(prefixes):
             continue
-        tags = _tags(list(_pages(iam, "list_role_tags", "Tags", RoleName=name)))
+        tags = _tags_of(iam, "iam", name)
         if finder.ours(name, tags):
-            yield Leftover(service="iam", region="global", name=name, run_id=tags.get(RUN_TAG_KEY), note="role")
+            yield Leftover(
+                kind=ResourceKind.ROLE, region=GLOBAL_REGION, name=name, run_id=tags.get(RUN_TAG_KEY), note="role"
+            )
     for policy in _pages(iam, "list_policies", "Policies", Scope="Local"):
         if finder.named(policy["PolicyName"]):
-            yield Leftover(service="iam", region="global", name=policy["PolicyName"], note="policy")
+            yield Leftover(kind=ResourceKind.POLICY, region=GLOBAL_REGION, name=policy["PolicyName"], note="policy")
 
 
-# One scanner per service the runbook touches, each returning what of it is ours in a region.
-REGIONAL_SCANNERS = [_tables, _keys, _functions, _log_groups, _topics, _alarms_and_dashboards, _backups, _scaling]
+Scanner = Callable[[AwsClients, str, Finder], Iterator[Leftover]]
+# One scanner per regional service the runbook touches, each returning what of it is ours in a region.
+REGIONAL_SCANNERS: dict[str, Scanner] = {
+    "dynamodb": _tables,
+    "kms": _keys,
+    "lambda": _functions,
+    "logs": _log_groups,
+    "sns": _topics,
+    "cloudwatch": _alarms_and_dashboards,
+    "backup": _backups,
+    "application-autoscaling": _scaling,
+    "fis": _experiment_templates,
+}
 
 
 def inventory(
@@ -742,7 +873,8 @@ def inventory(
     ``run_id``, or any run when None) or whose name contains ``name_hint`` (the run's suffix). Every list
     is read page by page. A key the caller may not describe is skipped with a line in ``skipped``."""
     finder = Finder(run_id=run_id, name_hint=name_hint, include_scheduled_keys=include_scheduled_keys)
-    found = [left for region in regions for scan in REGIONAL_SCANNERS for left in scan(clients, region, finder)]
+    scanners = REGIONAL_SCANNERS.values()
+    found = [left for region in regions for scan in scanners for left in scan(clients, region, finder)]
     found += _iam(clients, regions[0], finder)
     if skipped is not None:
         skipped.extend(finder.skipped)
@@ -752,10 +884,9 @@ def inventory(
 def verification_rows(clients: AwsClients, run: RunState) -> list[dict[str, Any]]:
     """For every region and service the runbook touches: what still carries this run's tag or name."""
     leftovers = inventory(clients, run.params.regions, run.run_id, run.names.suffix)
-    services = ["dynamodb", "kms", "lambda", "logs", "sns", "cloudwatch", "backup", "application-autoscaling"]
     rows = []
     for region in run.params.regions:
-        for service in services:
+        for service in REGIONAL_SCANNERS:
             names = [
                 f"{left.name} ({left.note})" if left.note else left.name
                 for left in leftovers
@@ -763,7 +894,7 @@ def verification_rows(clients: AwsClients, run: RunState) -> list[dict[str, Any]
             ]
             rows.append({"region": region, "service": service, "still there": ", ".join(names) or "nothing"})
     iam_names = [left.name for left in leftovers if left.service == "iam"]
-    rows.append({"region": "global", "service": "iam", "still there": ", ".join(iam_names) or "nothing"})
+    rows.append({"region": GLOBAL_REGION, "service": "iam", "still there": ", ".join(iam_names) or "nothing"})
     return rows
 
 
@@ -795,20 +926,15 @@ def _scaling_of_table(clients: AwsClients, regions: list[str], table: str) -> li
                 details = {"resource_id": policy["ResourceId"], "dimension": policy["ScalableDimension"]}
                 found.append(
                     Resource(
-                        kind="application-autoscaling:scaling-policy",
-                        name=policy["PolicyName"],
-                        region=region,
-                        details=details,
+                        kind=ResourceKind.SCALING_POLICY, name=policy["PolicyName"], region=region, details=details
                     )
                 )
         for target in _pages(scaling, "describe_scalable_targets", "ScalableTargets", ServiceNamespace="dynamodb"):
             if of_table(target["ResourceId"]):
+                details = {"dimension": target["ScalableDimension"]}
                 found.append(
                     Resource(
-                        kind="application-autoscaling:scalable-target",
-                        name=target["ResourceId"],
-                        region=region,
-                        details={"dimension": target["ScalableDimension"]},
+                        kind=ResourceKind.SCALABLE_TARGET, name=target["ResourceId"], region=region, details=details
                     )
                 )
     return found
@@ -817,26 +943,24 @@ def _scaling_of_table(clients: AwsClients, regions: list[str], table: str) -> li
 def _orphan_table(clients: AwsClients, regions: list[str], left: Leftover) -> list[Resource]:
     table = describe(clients, left.region, left.name) or {}
     found = _scaling_of_table(clients, regions, left.name)
-    if "RestoreSummary" in table:
-        return [*found, Resource(kind="dynamodb:restored-table", name=left.name, region=left.region)]
-    found.append(Resource(kind="dynamodb:table", name=left.name, region=left.region))
+    found.append(Resource(kind=ResourceKind.TABLE, name=left.name, region=left.region))
     found += [
-        Resource(kind="dynamodb:replica", name=left.name, region=r["RegionName"]) for r in table.get("Replicas", [])
+        Resource(kind=ResourceKind.REPLICA, name=left.name, region=r["RegionName"]) for r in table.get("Replicas", [])
     ]
-    found += [Resource(kind="dynamodb:witness", name=left.name, region=w) for w in witness_regions(table)]
+    found += [Resource(kind=ResourceKind.WITNESS, name=left.name, region=w) for w in witness_regions(table)]
     for region in regions:
         cloudwatch = clients.client("cloudwatch", region)
         for entry in _pages(cloudwatch, "list_dashboards", "DashboardEntries", DashboardNamePrefix=left.name):
-            found.append(Resource(kind="cloudwatch:dashboard", name=entry["DashboardName"], region=region))
+            found.append(Resource(kind=ResourceKind.DASHBOARD, name=entry["DashboardName"], region=region))
     return found
 
 
-def _orphan_vault(clients: AwsClients, left: Leftover) -> list[Resource]:
-    # The vault's remover deletes every recovery point in it first, listed or not.
-    return [Resource(kind="backup:vault", name=left.name, region=left.region)]
+def _orphan_restored_table(clients: AwsClients, regions: list[str], left: Leftover) -> list[Resource]:
+    found = _scaling_of_table(clients, regions, left.name)
+    return [*found, Resource(kind=ResourceKind.RESTORED_TABLE, name=left.name, region=left.region)]
 
 
-def _orphan_plan(clients: AwsClients, left: Leftover) -> list[Resource]:
+def _orphan_plan(clients: AwsClients, regions: list[str], left: Leftover) -> list[Resource]:
     backup = clients.client("backup", left.region)
     plan_id = next(
         p["BackupPlanId"]
@@ -845,56 +969,79 @@ def _orphan_plan(clients: AwsClients, left: Leftover) -> list[Resource]:
     )
     found = [
         Resource(
-            kind="backup:selection",
+            kind=ResourceKind.BACKUP_SELECTION,
             name=selection["SelectionName"],
             region=left.region,
             details={"plan_id": plan_id, "selection_id": selection["SelectionId"]},
         )
         for selection in _pages(backup, "list_backup_selections", "BackupSelectionsList", BackupPlanId=plan_id)
     ]
-    return [*found, Resource(kind="backup:plan", name=left.name, region=left.region, details={"plan_id": plan_id})]
+    return [
+        *found,
+        Resource(kind=ResourceKind.BACKUP_PLAN, name=left.name, region=left.region, details={"plan_id": plan_id}),
+    ]
 
 
-def _orphan_key(clients: AwsClients, left: Leftover) -> list[Resource]:
+def _orphan_key(clients: AwsClients, regions: list[str], left: Leftover) -> list[Resource]:
     kms = clients.client("kms", left.region)
     aliases = [
-        Resource(kind="kms:alias", name=alias["AliasName"], region=left.region, details={"target_key_id": left.name})
+        Resource(
+            kind=ResourceKind.KMS_ALIAS,
+            name=alias["AliasName"],
+            region=left.region,
+            details={"target_key_id": left.name},
+        )
         for alias in _pages(kms, "list_aliases", "Aliases", KeyId=left.name)
     ]
-    return [*aliases, Resource(kind="kms:key", name=left.name, region=left.region)]
+    return [*aliases, Resource(kind=ResourceKind.KMS_KEY, name=left.name, region=left.region)]
 
 
 def _orphan_role(clients: AwsClients, regions: list[str], left: Leftover) -> list[Resource]:
     iam = clients.client("iam", regions[0])
     policies = [
-        Resource(kind="iam:policy", name=policy["PolicyName"], region="global", arn=policy["PolicyArn"])
+        Resource(kind=ResourceKind.POLICY, name=policy["PolicyName"], region=GLOBAL_REGION, arn=policy["PolicyArn"])
         for policy in _pages(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=left.name)
         if ":aws:policy/" not in policy["PolicyArn"]
     ]
-    return [Resource(kind="iam:role", name=left.name, region="global"), *policies]
+    return [Resource(kind=ResourceKind.ROLE, name=left.name, region=GLOBAL_REGION), *policies]
 
 
-def _orphan_resources(clients: AwsClients, regions: list[str], left: Leftover) -> list[Resource]:
-    if left.service == "dynamodb":
-        return _orphan_table(clients, regions, left)
-    if left.service == "kms":
-        return _orphan_key(clients, left)
-    if left.service == "lambda":
-        return [
-            Resource(kind="lambda:function", name=left.name, region=left.region),
-            Resource(kind="logs:log-group", name=log_group_name(left.name), region=left.region),
-        ]
-    if left.service == "sns":
-        return [Resource(kind="sns:topic", name=left.name.rsplit(":", 1)[-1], region=left.region, arn=left.name)]
-    if left.service == "cloudwatch" and left.note == "alarm":
-        return [Resource(kind="cloudwatch:alarm", name=left.name, region=left.region)]
-    if left.service == "backup" and left.note == "vault":
-        return _orphan_vault(clients, left)
-    if left.service == "backup" and left.note == "plan":
-        return _orphan_plan(clients, left)
-    if left.service == "iam":
-        return _orphan_role(clients, regions, left)
-    return []
+def _orphan_function(clients: AwsClients, regions: list[str], left: Leftover) -> list[Resource]:
+    return [
+        Resource(kind=ResourceKind.FUNCTION, name=left.name, region=left.region),
+        Resource(kind=ResourceKind.LOG_GROUP, name=log_group_name(left.name), region=left.region),
+    ]
+
+
+def _orphan_topic(clients: AwsClients, regions: list[str], left: Leftover) -> list[Resource]:
+    return [Resource(kind=ResourceKind.TOPIC, name=left.name.rsplit(":", 1)[-1], region=left.region, arn=left.name)]
+
+
+def _orphan_template(clients: AwsClients, regions: list[str], left: Leftover) -> list[Resource]:
+    # Named as 09 records it (its Name tag), found again by the id: the rebuilt manifest has another run id.
+    name = left.note or left.name
+    return [Resource(kind=ResourceKind.FIS_TEMPLATE, name=name, region=left.region, details={"template_id": left.name})]
+
+
+def _just_itself(clients: AwsClients, regions: list[str], left: Leftover) -> list[Resource]:
+    # A vault's remover deletes every recovery point in it first, listed or not.
+    return [Resource(kind=left.kind, name=left.name, region=left.region)]
+
+
+# What to remove with each kind of tagged leftover: what belongs to it without carrying the tag. The
+# kinds found only by name (aliases, log groups, dashboards, scaling, policies) come with these.
+ORPHAN_PARTS: dict[ResourceKind, Callable[[AwsClients, list[str], Leftover], list[Resource]]] = {
+    ResourceKind.TABLE: _orphan_table,
+    ResourceKind.RESTORED_TABLE: _orphan_restored_table,
+    ResourceKind.KMS_KEY: _orphan_key,
+    ResourceKind.FUNCTION: _orphan_function,
+    ResourceKind.TOPIC: _orphan_topic,
+    ResourceKind.ALARM: _just_itself,
+    ResourceKind.BACKUP_VAULT: _just_itself,
+    ResourceKind.BACKUP_PLAN: _orphan_plan,
+    ResourceKind.ROLE: _orphan_role,
+    ResourceKind.FIS_TEMPLATE: _orphan_template,
+}
 
 
 def resources_of_orphan_run(clients: AwsClients, regions: list[str], leftovers: list[Leftover]) -> list[Resource]:
@@ -903,7 +1050,8 @@ def resources_of_orphan_run(clients: AwsClients, regions: list[str], leftovers: 
     points, scaling targets, policies and their alarms in every region, the role's policy)."""
     found: list[Resource] = []
     for left in leftovers:
-        for resource in _orphan_resources(clients, regions, left):
+        parts = ORPHAN_PARTS.get(left.kind)
+        for resource in parts(clients, regions, left) if parts else []:
             if resource.identity not in {r.identity for r in found}:
                 found.append(resource)
     return found
@@ -922,7 +1070,7 @@ def remove_orphan_run(
     from globaltables.params import validate_params
 
     resources = resources_of_orphan_run(clients, regions, leftovers)
-    tables = [r for r in resources if r.kind == "dynamodb:table"]
+    tables = [r for r in resources if r.kind == ResourceKind.TABLE]
     primary = tables[0].region if tables else regions[0]
     ordered_regions = [primary] + [r for r in regions if r != primary]
     params = validate_params(

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from globaltables.endpoint import endpoint_answers, port_number
+from globaltables.errors import EmbeddedAWSUnavailable
 from globaltables.names import new_run_id
 from globaltables.params import ParameterError, ParameterProblem, Params, load_params, parse_override, validate_params
 from globaltables.state import (
@@ -187,10 +188,6 @@ def _save_embedded_state(server, path: Path) -> None:
         print(f"warning: the embedded AWS's state could not be saved to {path}: {error}", file=sys.stderr, flush=True)
 
 
-class EmbeddedAWSUnavailable(RuntimeError):
-    """The run's resources live in an embedded AWS that cannot be reached or restored."""
-
-
 def command_run(args: argparse.Namespace) -> int:
     # Here, not at the top: papermill and Jupyter's client take a second to import, and cleanup needs neither.
     from globaltables import batch
@@ -219,13 +216,11 @@ def command_run(args: argparse.Namespace) -> int:
         lock.release()
 
 
-def _run_with_target(args, params: Params, earlier: RunState | None, notebooks, outputs: Path, stop) -> int:
-    from globaltables import batch
-
-    run_id = params.run_id
-    saved_state = outputs / run_id / EMBEDDED_STATE_NAME
-    server = None
-    endpoint = params.endpoint_url
+def _start_target(params: Params, earlier: RunState | None, saved_state: Path):
+    """The endpoint the run's notebooks use, and the embedded AWS this process started for it (None when
+    the target is AWS or an embedded AWS someone else runs). Raises EmbeddedAWSUnavailable when the run's
+    resources live in an embedded AWS that can be neither restored nor reached."""
+    run_id, endpoint = params.run_id, params.endpoint_url
     if params.target == "local" and not endpoint:
         from globaltables.local import EmbeddedAWS
 
@@ -239,20 +234,30 @@ def _run_with_target(args, params: Params, earlier: RunState | None, notebooks, 
         server = EmbeddedAWS(restore_from=restore)
         endpoint = server.start()
         print(f"Embedded AWS on {endpoint}" + (f", restored from {restore}" if restore else ""), flush=True)
-    else:
-        if endpoint and not endpoint_answers(endpoint):
-            raise EmbeddedAWSUnavailable(
-                f"no embedded AWS answers at {endpoint} (endpoint_url of run {run_id!r}): start it again, "
-                "or pass -p endpoint_url=URL of the one that holds the run's resources"
-            )
-        print(f"Target: {params.target}" + (f" at {endpoint}" if endpoint else ""), flush=True)
+        return endpoint, server
+    if endpoint and not endpoint_answers(endpoint):
+        raise EmbeddedAWSUnavailable(
+            f"no embedded AWS answers at {endpoint} (endpoint_url of run {run_id!r}): start it again, "
+            "or pass -p endpoint_url=URL of the one that holds the run's resources"
+        )
+    print(f"Target: {params.target}" + (f" at {endpoint}" if endpoint else ""), flush=True)
+    return endpoint, None
 
-    def show(event: str, entry) -> None:
-        if event == "start":
-            print(f"▶ {entry.name} …", flush=True)
-        else:
-            mark = "✔" if entry.status == "ok" else "✘"
-            print(f"{mark} {entry.name} {entry.status} in {entry.seconds:.1f}s", flush=True)
+
+def _show_progress(event: str, entry) -> None:
+    if event == "start":
+        print(f"▶ {entry.name} …", flush=True)
+    else:
+        mark = "✔" if entry.status == "ok" else "✘"
+        print(f"{mark} {entry.name} {entry.status} in {entry.seconds:.1f}s", flush=True)
+
+
+def _run_with_target(args, params: Params, earlier: RunState | None, notebooks, outputs: Path, stop) -> int:
+    from globaltables import batch
+
+    run_id = params.run_id
+    saved_state = outputs / run_id / EMBEDDED_STATE_NAME
+    endpoint, server = _start_target(params, earlier, saved_state)
 
     def save_state(_entry=None) -> None:
         # After every notebook: a run killed later still resumes from the last notebook's end.
@@ -268,7 +273,7 @@ def _run_with_target(args, params: Params, earlier: RunState | None, notebooks, 
             outputs,
             notebooks,
             endpoint=endpoint,
-            on_event=show,
+            on_event=_show_progress,
             stop_request=stop,
             after_notebook=save_state,
         )
@@ -361,7 +366,7 @@ def _cleanup_run(args: argparse.Namespace) -> int:
         run.manifest.params = params
         print(f"Cleanup of run {run.run_id} ({params.target}): {len(run.resources())} resources in the manifest")
         try:
-            cleanup.run_cleanup(clients, run, on_step=_print_steps)
+            cleanup.run_cleanup(clients, run, on_step=_print_steps, by="the cleanup command")
         except cleanup.CleanupIncomplete as error:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_FAILED

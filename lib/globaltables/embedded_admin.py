@@ -14,13 +14,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-
-class ReplicationTimeout(TimeoutError):
-    """Replicated writes were still in flight when the wait ended."""
-
-
-class StateSaveError(RuntimeError):
-    """The embedded AWS did not save its state; the message is the server's reason."""
+from globaltables.errors import ReplicationTimeout, StateSaveError
 
 
 class EmbeddedAWSAdmin:

@@ -12,6 +12,8 @@ import os
 import urllib.request
 from pathlib import Path
 
+from globaltables.errors import EndpointNotFound
+
 ENDPOINT_ENV = "GLOBALTABLES_ENDPOINT"
 HOME_ENV = "GLOBALTABLES_HOME"
 
@@ -25,10 +27,6 @@ def port_number(text: str, lowest: int = 1) -> int:
     if not lowest <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port: give {lowest} to 65535")
     return port
-
-
-class EndpointNotFound(RuntimeError):
-    """No embedded AWS is running where the runbook looks for one."""
 
 
 def announcement_path() -> Path:

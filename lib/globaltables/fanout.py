@@ -19,8 +19,8 @@ it even after an interrupted deployment): a role trusted by Lambda whose inline 
 (the table's customer managed key), and the function's own log group; the function; its log group.
 Deploying again updates code and configuration in place (idempotent).
 
-The zip (``package``) holds the handler, ``globaltables/loadgen.py`` and ``globaltables/waiting.py``
-(standard library only), ``hdrh``'s Python files with its licence, and ``pyhdrh.py``, a pure-Python
+The zip (``package``) holds the handler, ``globaltables/loadgen.py``, ``globaltables/waiting.py`` and
+what that imports (``errors.py``, ``kinds.py``; standard library only), ``hdrh``'s Python files with its licence, and ``pyhdrh.py``, a pure-Python
 stand-in for ``hdrh``'s C extension (``functions/vendor/pyhdrh.py``): AWS's Python runtime has boto3
 but not ``hdrh``, and the project's compiled extension is built for its own CPython and machine.
 """
@@ -43,9 +43,11 @@ from botocore.config import Config
 
 from globaltables import loadgen, waiting
 from globaltables.clients import CLIENT_CONFIG, AwsClients
-from globaltables.functions import KIND_FUNCTION, KIND_LOG_GROUP, RUNTIME, create_function_once_role_is_ready
-from globaltables.iam import IAM_REGION, KIND_ROLE, trust_policy
-from globaltables.names import RUN_TAG_KEY, log_group_name
+from globaltables.errors import FanOutError, ForeignResource, GlobalTablesError, aws_error_code
+from globaltables.functions import RUNTIME, create_function_once_role_is_ready
+from globaltables.iam import IAM_REGION, trust_policy
+from globaltables.kinds import ResourceKind
+from globaltables.names import LOAD_ROLE_PREFIX, RUN_TAG_KEY, log_group_name
 from globaltables.parallel import run_together
 from globaltables.perf import LoadSpec, RegionResult, result_of
 from globaltables.state import RunState
@@ -64,6 +66,7 @@ MEMORY_MB = 1024
 # in flight at the end (``loadgen.IN_FLIGHT_GRACE_S``) and the handler's margin to answer.
 STARTUP_S = 10.0
 MARGIN_S = 3.0
+# The load functions' roles, one per region (the orphan finder looks for roles by these prefixes).
 MAX_TIMEOUT_S = 900  # Lambda's most
 LOAD_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem"]
 # Invoke refused for concurrency (the account's, or a reserved one): nothing ran, so it is sent again.
@@ -71,24 +74,7 @@ INVOKE_THROTTLE_CODES = frozenset({"TooManyRequestsException"})
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the same files make the same zip (and the same CodeSha256)
 
 
-class FanOutError(Exception):
-    """An invocation of the load harness failed: where, which one, Lambda's error and the log's tail."""
-
-    def __init__(self, region: str, invocation: int, error: str, message: str, log_tail: str = ""):
-        self.region, self.invocation, self.error, self.message, self.log_tail = (
-            region,
-            invocation,
-            error,
-            message,
-            log_tail,
-        )
-        super().__init__(
-            f"load harness invocation {invocation} in {region} failed ({error}): {message}"
-            + (f"\n--- log tail ---\n{log_tail}" if log_tail else "")
-        )
-
-
-class LoadTooLongForLambda(ValueError):
+class LoadTooLongForLambda(GlobalTablesError, ValueError):
     """The load does not fit in one invocation (Lambda stops a function after 900 seconds)."""
 
     def __init__(self, spec: LoadSpec, timeout_s: float):
@@ -111,7 +97,7 @@ def function_name(run: RunState) -> str:
 
 
 def role_name(run: RunState, region: str) -> str:
-    return f"GlobalTableLoadRole-{run.names.suffix}-{region}"
+    return f"{LOAD_ROLE_PREFIX}{run.names.suffix}-{region}"
 
 
 def timeout_s(spec: LoadSpec) -> int:
@@ -166,6 +152,9 @@ def package(source: Path = HANDLER_SOURCE) -> bytes:
         (library / "__init__.py", "globaltables/__init__.py"),
         (Path(loadgen.__file__), "globaltables/loadgen.py"),
         (Path(waiting.__file__), "globaltables/waiting.py"),
+        # waiting's errors and the resource kinds those name: standard library only, like the rest.
+        (library / "errors.py", "globaltables/errors.py"),
+        (library / "kinds.py", "globaltables/kinds.py"),
         (PURE_PYHDRH, "pyhdrh.py"),
         *((path, f"hdrh/{path.name}") for path in sorted(hdrh_dir.glob("*.py"))),
         *((path, f"hdrh/{path.name}") for path in _hdrh_licences()),
@@ -194,7 +183,7 @@ def ensure_role(clients: AwsClients, run: RunState, region: str) -> str:
     recorded before it is made. Returns its ARN."""
     iam = clients.client("iam", run.params.primary_region)  # IAM is global
     name = role_name(run, region)
-    run.record(KIND_ROLE, name, IAM_REGION, notebook=NOTEBOOK)
+    run.record(ResourceKind.ROLE, name, IAM_REGION, notebook=NOTEBOOK)
     tag = {"Key": RUN_TAG_KEY, "Value": run.run_id}
     try:
         role = iam.create_role(
@@ -204,15 +193,15 @@ def ensure_role(clients: AwsClients, run: RunState, region: str) -> str:
             Tags=[tag],
         )["Role"]
     except botocore.exceptions.ClientError as error:
-        if waiting.error_code(error) != "EntityAlreadyExists":
+        if aws_error_code(error) != "EntityAlreadyExists":
             raise
         role = iam.get_role(RoleName=name)["Role"]
         if tag not in role.get("Tags", []):
-            raise RuntimeError(f"role {name} exists but is not this run's; pick another run id") from None
+            raise ForeignResource(ResourceKind.ROLE, name) from None
     partition = role["Arn"].split(":")[1]
     policy = load_policy(partition, run.manifest.account or "", region, run.names.table_name, function_name(run))
     iam.put_role_policy(RoleName=name, PolicyName="load-harness", PolicyDocument=json.dumps(policy))
-    run.record(KIND_ROLE, name, IAM_REGION, arn=role["Arn"], notebook=NOTEBOOK)
+    run.record(ResourceKind.ROLE, name, IAM_REGION, arn=role["Arn"], notebook=NOTEBOOK)
     return role["Arn"]
 
 
@@ -224,8 +213,8 @@ def ensure_function(
     assumable by Lambda yet (IAM is eventually consistent): creation is retried for a minute on that."""
     lam = clients.client("lambda", region)
     name = function_name(run)
-    run.record(KIND_FUNCTION, name, region, notebook=NOTEBOOK)
-    run.record(KIND_LOG_GROUP, log_group_name(name), region, notebook=NOTEBOOK)
+    run.record(ResourceKind.FUNCTION, name, region, notebook=NOTEBOOK)
+    run.record(ResourceKind.LOG_GROUP, log_group_name(name), region, notebook=NOTEBOOK)
     configuration = {
         "Runtime": RUNTIME,
         "Role": role_arn,
@@ -247,12 +236,12 @@ def ensure_function(
             lam.update_function_configuration(FunctionName=name, **configuration)
             lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=waiter)
     except botocore.exceptions.ClientError as error:
-        if waiting.error_code(error) != "ResourceNotFoundException":
+        if aws_error_code(error) != "ResourceNotFoundException":
             raise
         create_function_once_role_is_ready(lam, name, code, run.run_id, configuration, clients.poll_interval_s)
     lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig=waiter)
     function = lam.get_function(FunctionName=name)["Configuration"]
-    run.record(KIND_FUNCTION, name, region, arn=function["FunctionArn"], notebook=NOTEBOOK)
+    run.record(ResourceKind.FUNCTION, name, region, arn=function["FunctionArn"], notebook=NOTEBOOK)
     return function
 
 
@@ -333,7 +322,7 @@ def invoke_harness(clients: AwsClients, region: str, name: str, plan: loadgen.Pl
             response = lam.invoke(FunctionName=name, InvocationType="RequestResponse", Payload=payload, LogType="Tail")
             break
         except botocore.exceptions.ClientError as error:
-            if waiting.error_code(error) not in INVOKE_THROTTLE_CODES:
+            if aws_error_code(error) not in INVOKE_THROTTLE_CODES:
                 raise
             time.sleep(backoff.next_pause())
     seconds = time.perf_counter() - started

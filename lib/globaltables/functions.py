@@ -1,7 +1,8 @@
 """The runbook's Lambda function, deployed in every region: package, deploy, invoke, report.
 
 Fixes of the recipe: the environment is structured data (a JSON list of regions, defect 9), the
-runtime is current (defect 10), and the function is invoked and its result checked.
+runtime is current (defect 10), and the function is invoked and its result checked. The defects are
+described in docs/recipe-defects.md.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import botocore.exceptions
 from pydantic import BaseModel
 
 from globaltables.clients import AwsClients
+from globaltables.errors import aws_error_code, aws_error_message
+from globaltables.kinds import ResourceKind
 from globaltables.names import RUN_TAG_KEY, log_group_name
 from globaltables.state import RunState
 
-KIND_FUNCTION = "lambda:function"
-KIND_LOG_GROUP = "logs:log-group"
 RUNTIME = "python3.13"
 HANDLER_SOURCE = Path(__file__).resolve().parents[2] / "functions" / "global_table_probe.py"
 HANDLER = "global_table_probe.handler"
@@ -53,7 +54,7 @@ def create_function_once_role_is_ready(
             lam.create_function(FunctionName=name, Code={"ZipFile": code}, Tags={RUN_TAG_KEY: run_id}, **configuration)
             return
         except botocore.exceptions.ClientError as error:
-            if "cannot be assumed" not in error.response["Error"]["Message"] or time.monotonic() > deadline:
+            if "cannot be assumed" not in aws_error_message(error) or time.monotonic() > deadline:
                 raise
             time.sleep(poll_interval_s)
 
@@ -82,12 +83,12 @@ def ensure_function(
         lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
         lam.update_function_configuration(FunctionName=name, **configuration)
     except botocore.exceptions.ClientError as error:
-        if error.response["Error"]["Code"] != "ResourceNotFoundException":
+        if aws_error_code(error) != "ResourceNotFoundException":
             raise
         create_function_once_role_is_ready(lam, name, code, run.run_id, configuration, clients.poll_interval_s)
     function = lam.get_function(FunctionName=name)["Configuration"]
-    run.record(KIND_FUNCTION, name, region, arn=function["FunctionArn"], notebook=NOTEBOOK)
-    run.record(KIND_LOG_GROUP, log_group_name(name), region, notebook=NOTEBOOK)
+    run.record(ResourceKind.FUNCTION, name, region, arn=function["FunctionArn"], notebook=NOTEBOOK)
+    run.record(ResourceKind.LOG_GROUP, log_group_name(name), region, notebook=NOTEBOOK)
     lam.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     return function
 

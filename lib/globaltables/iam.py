@@ -1,6 +1,6 @@
 """The application's IAM role: trusted by Lambda only, with a least-privilege policy.
 
-What the recipe granted on ``*`` is scoped here (recipe defect 17): item actions and DescribeTable to
+What the recipe granted on ``*`` is scoped here (recipe defect 17, docs/recipe-defects.md): item actions and DescribeTable to
 the table and its indexes in each region, stream reads to the table's streams, logs to the function's
 own log group. ``dynamodb:ListStreams`` is the one action AWS authorizes only on ``*``.
 
@@ -19,12 +19,12 @@ import botocore.exceptions
 from pydantic import BaseModel
 
 from globaltables.clients import AwsClients
+from globaltables.errors import ForeignResource, aws_error_code
+from globaltables.kinds import GLOBAL_REGION, ResourceKind
 from globaltables.names import RUN_TAG_KEY, log_group_name
 from globaltables.state import RunState
 
-KIND_ROLE = "iam:role"
-KIND_POLICY = "iam:policy"
-IAM_REGION = "global"
+IAM_REGION = GLOBAL_REGION
 
 ITEM_ACTIONS = [
     "dynamodb:GetItem",
@@ -131,19 +131,17 @@ def ensure_application_role(
             Tags=tags,
         )["Role"]
     except botocore.exceptions.ClientError as error:
-        if error.response["Error"]["Code"] != "EntityAlreadyExists":
+        if aws_error_code(error) != "EntityAlreadyExists":
             raise
         role = iam.get_role(RoleName=names.iam_role_name)["Role"]
-        if not any(t == tags[0] for t in role.get("Tags", [])) and not run.resources(KIND_ROLE):
-            raise RuntimeError(
-                f"role {names.iam_role_name} exists but is not this run's; pick another run id"
-            ) from None
-    run.record(KIND_ROLE, names.iam_role_name, IAM_REGION, arn=role["Arn"], notebook=notebook)
+        if not any(t == tags[0] for t in role.get("Tags", [])) and not run.resources(ResourceKind.ROLE):
+            raise ForeignResource(ResourceKind.ROLE, names.iam_role_name) from None
+    run.record(ResourceKind.ROLE, names.iam_role_name, IAM_REGION, arn=role["Arn"], notebook=notebook)
 
     document = application_policy(
         _partition(role["Arn"]), account, names.table_name, run.params.regions, names.function_name
     )
-    recorded = run.resources(KIND_POLICY)
+    recorded = run.resources(ResourceKind.POLICY)
     if recorded:
         policy_arn = recorded[0].arn
         current = iam.get_policy(PolicyArn=policy_arn)["Policy"]
@@ -166,12 +164,12 @@ def ensure_application_role(
         except botocore.exceptions.ClientError as error:
             # Created by an earlier attempt that stopped before recording it: its ARN is determined
             # by account and name, and it must carry this run's tag to be adopted.
-            if error.response["Error"]["Code"] != "EntityAlreadyExists":
+            if aws_error_code(error) != "EntityAlreadyExists":
                 raise
             policy_arn = f"arn:{_partition(role['Arn'])}:iam::{account}:policy/{names.iam_policy_name}"
             policy_tags = iam.list_policy_tags(PolicyArn=policy_arn)["Tags"]
             if tags[0] not in policy_tags:
-                raise RuntimeError(f"policy {policy_arn} exists but is not this run's; pick another run id") from None
-        run.record(KIND_POLICY, names.iam_policy_name, IAM_REGION, arn=policy_arn, notebook=notebook)
+                raise ForeignResource(ResourceKind.POLICY, policy_arn) from None
+        run.record(ResourceKind.POLICY, names.iam_policy_name, IAM_REGION, arn=policy_arn, notebook=notebook)
     iam.attach_role_policy(RoleName=names.iam_role_name, PolicyArn=policy_arn)
     return ApplicationRole(role_name=names.iam_role_name, role_arn=role["Arn"], policy_arn=policy_arn, policy=document)

@@ -34,6 +34,8 @@ SUFFIX_LENGTH = 6
 # How the runbook's IAM role names start (the suffix follows): the orphan finder recognises its roles by them.
 APP_ROLE_PREFIX = "DynamoDBGlobalTableRole-"
 BACKUP_ROLE_PREFIX = "GlobalTableBackupRole-"
+LOAD_ROLE_PREFIX = "GlobalTableLoadRole-"  # 07's load functions, one per region
+FIS_ROLE_PREFIX = "GlobalTableFisRole-"  # 09's FIS experiments on AWS
 # The table's one global secondary index (tables.py builds the table with it; its scaling policy is named after it).
 GSI_NAME = "GSI1"
 # Metrics the runbook alarms on, per region (ReplicationLatency also per receiving region).

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import botocore.exceptions
 from pydantic import BaseModel
 
-from globaltables.waiting import error_code
+from globaltables.errors import GlobalTablesError, RegionCheckDenied, aws_error_code, aws_error_message
 
 if TYPE_CHECKING:  # params.py imports this module, and clients.py imports params.py
     from globaltables.clients import AwsClients
@@ -75,7 +75,7 @@ class RegionCheck(BaseModel):
         )
 
 
-class RegionsNotEnabled(RuntimeError):
+class RegionsNotEnabled(GlobalTablesError, RuntimeError):
     """Some regions of the run cannot be used by the account yet; carries their statuses and says,
     per region, what to do."""
 
@@ -86,19 +86,6 @@ class RegionsNotEnabled(RuntimeError):
         lines += [f"  - {status.region}: {_what_to_do(status)}" for status in statuses]
         lines.append("  (or choose other regions: the regions parameter of 00_setup)")
         super().__init__("\n".join(lines))
-
-
-class RegionCheckDenied(RuntimeError):
-    """The caller may not read the regions' opt-in status (AccessDeniedException)."""
-
-    def __init__(self, regions: list[str], detail: str):
-        self.regions = regions
-        super().__init__(
-            f"cannot check whether {', '.join(regions)} are enabled for the account: {detail}. Allow the "
-            "read-only action account:GetRegionOptStatus to this identity (the runbook checks before "
-            "creating anything, so that an opt-in region that is not enabled cannot leave half a global "
-            "table behind)"
-        )
 
 
 def _what_to_do(status: RegionStatus) -> str:
@@ -142,9 +129,9 @@ def check_regions_enabled(clients: AwsClients, regions: list[str]) -> RegionChec
     try:
         statuses = region_opt_statuses(clients, regions)
     except botocore.exceptions.ClientError as error:
-        if error_code(error) != "AccessDeniedException":
+        if aws_error_code(error) != "AccessDeniedException":
             raise
-        raise RegionCheckDenied(regions, error.response["Error"].get("Message", "access denied")) from None
+        raise RegionCheckDenied(regions, aws_error_message(error) or "access denied") from None
     unusable = [status for status in statuses if not status.usable]
     if unusable:
         raise RegionsNotEnabled(unusable)

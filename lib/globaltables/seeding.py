@@ -3,6 +3,7 @@
 Fixes of the recipe: numbers are ``Decimal`` (boto3 refuses floats) and every failed write is counted
 and fails the step instead of being printed and ignored (defect 7); replicas are compared by
 checksums of their items, never by ``ItemCount``, which AWS refreshes about every six hours (14).
+The defects are described in docs/recipe-defects.md.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from boto3.dynamodb.types import TypeSerializer
 from pydantic import BaseModel, Field
 
 from globaltables.clients import AwsClients
+from globaltables.errors import SeedingFailed
 from globaltables.progress import progress
 from globaltables.waiting import wait_until
 
@@ -122,15 +124,6 @@ class WriteReport(BaseModel):
         if self.failed:
             raise SeedingFailed(self)
         return self
-
-
-class SeedingFailed(RuntimeError):
-    """Some items could not be written; the report says how many and why."""
-
-    def __init__(self, report: WriteReport):
-        self.report = report
-        detail = "; ".join(report.errors[:3])
-        super().__init__(f"{report.failed} of {report.items} items were not written ({detail})")
 
 
 def write_items(

@@ -13,10 +13,12 @@ import tempfile
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from globaltables.errors import RunInUse, RunNotFound
+from globaltables.kinds import ResourceKind
 from globaltables.names import ResourceNames
 from globaltables.params import (
     FIXED_ONCE_CREATED,
@@ -41,14 +43,6 @@ LOCK_NAME = ".lock"
 EMBEDDED_STATE_NAME = "embedded-aws.state"
 # Files the runbook itself keeps in the outputs folder: never a run's name.
 RESERVED_NAMES = (LATEST_NAME, "lab-params.yaml", "README.md", "browser-test")
-
-
-class RunNotFound(FileNotFoundError):
-    """No manifest for the requested run (or no run at all yet)."""
-
-
-class RunInUse(RuntimeError):
-    """Another process holds the run's folder (a batch run or a cleanup of the same run id)."""
 
 
 class RunLock:
@@ -168,9 +162,11 @@ def _now() -> str:
 
 
 class Resource(BaseModel):
-    kind: str  # service:type, e.g. "dynamodb:table", "kms:key", "iam:role"
+    # Written as its string ("dynamodb:table"), so older manifests load unchanged; a kind this version
+    # does not know stays a string (cleanup removes it last, or says it cannot).
+    kind: Annotated[ResourceKind | str, Field(union_mode="left_to_right")]
     name: str
-    region: str  # "global" for IAM
+    region: str  # GLOBAL_REGION for IAM
     arn: str | None = None
     notebook: str | None = None
     created_at: str = Field(default_factory=_now)
@@ -181,6 +177,16 @@ class Resource(BaseModel):
         return (self.kind, self.name, self.region)
 
 
+class Removal(BaseModel):
+    """One cleanup step, as the manifest keeps it after the resource is gone from ``resources``: the
+    resource as recorded, the step's outcome (cleanup's ``Outcome`` as a mapping), when, and who ran it."""
+
+    resource: Resource
+    outcome: dict[str, Any] | str
+    at: str = Field(default_factory=_now)
+    by: str | None = None
+
+
 class Manifest(BaseModel):
     run_id: str
     created_at: str = Field(default_factory=_now)
@@ -188,6 +194,8 @@ class Manifest(BaseModel):
     names: ResourceNames
     account: str | None = None
     resources: list[Resource] = Field(default_factory=list)
+    # The log of cleanup steps: what became of each resource once it left ``resources``.
+    removals: list[Removal] = Field(default_factory=list)
 
 
 def write_atomically(path: Path, content: str | bytes, private: bool = False) -> None:
@@ -345,6 +353,14 @@ class RunState:
             if removed:
                 self.save()
             return removed
+
+    def record_removal(self, resource: Resource, outcome: dict[str, Any] | str, removed: bool, by: str | None) -> None:
+        """Log a cleanup step in the manifest; when ``removed``, drop the resource as ``forget`` does (one save)."""
+        with self._lock:
+            self.manifest.removals.append(Removal(resource=resource, outcome=outcome, by=by))
+            if removed:
+                self.manifest.resources = [r for r in self.manifest.resources if r.identity != resource.identity]
+            self.save()
 
     def resources(self, kind: str | None = None, region: str | None = None) -> list[Resource]:
         return [

@@ -18,18 +18,10 @@ from typing import Any
 
 from papermill.engines import NBClientEngine, papermill_engines
 
+from globaltables.errors import RunInterrupted
+
 ENGINE_NAME = "globaltables"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-class RunInterrupted(Exception):
-    """A stop was requested: the run stopped after the cell that was executing."""
-
-    def __init__(self, signal_name: str, exec_count: int | None = None):
-        self.signal_name = signal_name
-        self.exec_count = exec_count  # of the last cell that ran, as the executed notebook shows it: In [n]
-        after = f" after cell In [{exec_count}]" if exec_count is not None else " before the first cell"
-        super().__init__(f"{signal_name}: stopped{after}")
 
 
 class StopRequest:

@@ -3,7 +3,7 @@ KMS key, then point-in-time recovery and deletion protection switched on in ever
 
 Fixes of the recipe: no PITR in CreateTable (defect 1), no pre-created replica tables (2), auto scaling
 before replicas of a provisioned table (3), a KMS key per replica (4), status polling instead of
-sleeps and PITR/deletion protection per replica (5).
+sleeps and PITR/deletion protection per replica (5); each is described in docs/recipe-defects.md.
 
 A strong table (``consistency: strong``, multi-Region strong consistency) is made differently, as AWS
 requires: the empty table, then ONE ``UpdateTable`` that creates both replicas (or the replica and the
@@ -22,17 +22,18 @@ import botocore.exceptions
 from pydantic import BaseModel
 
 from globaltables.clients import AwsClients
+from globaltables.errors import ForeignResource, TableModeMismatch, aws_error_code
+from globaltables.kinds import ResourceKind
 from globaltables.names import GSI_NAME, RUN_TAG_KEY
 from globaltables.params import Params
 from globaltables.state import RunState
 from globaltables.waiting import retry_on_codes, wait_until
 
-KIND_TABLE = "dynamodb:table"
-KIND_REPLICA = "dynamodb:replica"
-# The witness of a strong table: no table of ours in its region (DynamoDB owns it), listed by DescribeTable.
-KIND_WITNESS = "dynamodb:witness"
-KIND_SCALABLE_TARGET = "application-autoscaling:scalable-target"
-KIND_SCALING_POLICY = "application-autoscaling:scaling-policy"
+# Still imported under these names by conflicts.py.
+KIND_TABLE = ResourceKind.TABLE
+KIND_REPLICA = ResourceKind.REPLICA
+KIND_WITNESS = ResourceKind.WITNESS
+
 NOTEBOOK = "02_table_replicas"
 ACTIVE = frozenset({"ACTIVE"})
 # UpdateTable while the table (or another replica) is still changing: AWS says to wait and try again.
@@ -41,20 +42,6 @@ TABLE_BUSY = frozenset({"ResourceInUseException"})
 PITR_NOT_READY = frozenset({"ContinuousBackupsUnavailableException"})
 STRONG = "STRONG"  # DescribeTable's MultiRegionConsistency of an MRSC table; MREC tables show no such key
 GLOBAL_TABLE_VERSION = "2019.11.21"
-
-
-class TableModeMismatch(RuntimeError):
-    """The run's table exists already in another consistency mode, or with other members, than the run
-    asks for: a global table's mode and an MRSC table's regions cannot change."""
-
-    def __init__(self, table_name: str, region: str, found: str, wanted: str):
-        self.table_name, self.region, self.found, self.wanted = table_name, region, found, wanted
-        super().__init__(
-            f"table {table_name} in {region} is {found}, but the run asks for {wanted}. A global table's "
-            "consistency mode is fixed when it is made (and a strong table's regions too): set consistency, "
-            "regions and witness_region back to what the table is, or clean the run up (10_cleanup) and "
-            "start a new run with the mode you want"
-        )
 
 
 def retry_shown(what: str, show: Callable[[str], None]) -> Callable[[str, float], None]:
@@ -105,7 +92,7 @@ def describe(clients: AwsClients, region: str, table_name: str) -> dict[str, Any
     try:
         return clients.client("dynamodb", region).describe_table(TableName=table_name)["Table"]
     except botocore.exceptions.ClientError as error:
-        if error.response["Error"]["Code"] == "ResourceNotFoundException":
+        if aws_error_code(error) == "ResourceNotFoundException":
             return None
         raise
 
@@ -188,7 +175,7 @@ def ensure_write_autoscaling(clients: AwsClients, run: RunState, region: str) ->
             MinCapacity=params.write_capacity,
             MaxCapacity=params.max_write_capacity,
         )
-        run.record(KIND_SCALABLE_TARGET, resource_id, region, notebook=NOTEBOOK, dimension=dimension)
+        run.record(ResourceKind.SCALABLE_TARGET, resource_id, region, notebook=NOTEBOOK, dimension=dimension)
         policy_name = run.names.scaling_policy_name(resource_id)
         scaling.put_scaling_policy(
             PolicyName=policy_name,
@@ -202,7 +189,12 @@ def ensure_write_autoscaling(clients: AwsClients, run: RunState, region: str) ->
             },
         )
         run.record(
-            KIND_SCALING_POLICY, policy_name, region, notebook=NOTEBOOK, resource_id=resource_id, dimension=dimension
+            ResourceKind.SCALING_POLICY,
+            policy_name,
+            region,
+            notebook=NOTEBOOK,
+            resource_id=resource_id,
+            dimension=dimension,
         )
     return [resource_id for resource_id, _ in resources]
 
@@ -216,15 +208,15 @@ def ensure_table(clients: AwsClients, run: RunState, kms_key_arn: str) -> dict[s
             created = clients.client("dynamodb", region).create_table(
                 **table_definition(name, run.params, kms_key_arn, run.run_id)
             )["TableDescription"]
-            run.record(KIND_TABLE, name, region, arn=created["TableArn"], notebook=NOTEBOOK)
+            run.record(ResourceKind.TABLE, name, region, arn=created["TableArn"], notebook=NOTEBOOK)
         except botocore.exceptions.ClientError as error:
-            if error.response["Error"]["Code"] != "ResourceInUseException":
+            if aws_error_code(error) != "ResourceInUseException":
                 raise
-    elif not run.resources(KIND_TABLE, region):
+    elif not run.resources(ResourceKind.TABLE, region):
         tags = clients.client("dynamodb", region).list_tags_of_resource(ResourceArn=existing["TableArn"])["Tags"]
         if {"Key": RUN_TAG_KEY, "Value": run.run_id} not in tags:
-            raise RuntimeError(f"table {name} in {region} exists but is not this run's; pick another run id")
-        run.record(KIND_TABLE, name, region, arn=existing["TableArn"], notebook=NOTEBOOK)
+            raise ForeignResource(ResourceKind.TABLE, name, region)
+        run.record(ResourceKind.TABLE, name, region, arn=existing["TableArn"], notebook=NOTEBOOK)
     return wait_for_table(clients, region, name, run.params.wait_timeout_s)
 
 
@@ -261,7 +253,7 @@ def ensure_replica(
     primary, name = run.params.primary_region, run.names.table_name
     timeout = run.params.wait_timeout_s
     table = wait_for_table(clients, primary, name, timeout)
-    requested = bool(run.resources(KIND_REPLICA, region)) and describe(clients, region, name) is not None
+    requested = bool(run.resources(ResourceKind.REPLICA, region)) and describe(clients, region, name) is not None
     if region not in {r["RegionName"] for r in table.get("Replicas", [])} and not requested:
         create = {"Create": {"RegionName": region, "KMSMasterKeyId": kms_key_arn}}
         retry_on_codes(
@@ -271,7 +263,7 @@ def ensure_replica(
             on_retry=retry_shown(f"replica in {region}", show),
         )
     arn = table["TableArn"].replace(f":{primary}:", f":{region}:")
-    run.record(KIND_REPLICA, name, region, arn=arn, notebook=NOTEBOOK, kms_key=kms_key_arn)
+    run.record(ResourceKind.REPLICA, name, region, arn=arn, notebook=NOTEBOOK, kms_key=kms_key_arn)
     return wait_for_replica(clients, primary, region, name, timeout)
 
 
@@ -345,7 +337,7 @@ def ensure_strong_members(
         arn = table["TableArn"]
         for region in params.replica_regions:
             run.record(
-                KIND_REPLICA,
+                ResourceKind.REPLICA,
                 name,
                 region,
                 arn=arn.replace(f":{primary}:", f":{region}:"),
@@ -353,7 +345,7 @@ def ensure_strong_members(
                 kms_key=keys[region],
             )
         for region in wanted_witness:
-            run.record(KIND_WITNESS, name, region, notebook=NOTEBOOK, source_region=primary)
+            run.record(ResourceKind.WITNESS, name, region, notebook=NOTEBOOK, source_region=primary)
         # Right after the call DescribeTable may still show the table ACTIVE and alone: a replica table
         # that exists already says the call of an earlier attempt went through.
         requested = any(describe(clients, region, name) is not None for region in params.replica_regions)

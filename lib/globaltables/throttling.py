@@ -13,8 +13,8 @@ import threading
 from typing import Any
 
 from globaltables.clients import AwsClients
+from globaltables.errors import aws_error_code
 from globaltables.loadgen import THROTTLE_CODES, WRITE_CONFLICT_CODES, Backoff
-from globaltables.waiting import error_code
 
 # The codes and the backoff live in ``loadgen`` (standard library only, shipped in the load function's
 # zip), so the local harness, the Lambda harness and 08's scenarios share one definition.
@@ -39,11 +39,11 @@ class ConflictCount(ThrottleCount):
 
 
 def is_throttle(error: BaseException) -> bool:
-    return error_code(error) in THROTTLE_CODES
+    return aws_error_code(error) in THROTTLE_CODES
 
 
 def is_write_conflict(error: BaseException) -> bool:
-    return error_code(error) in WRITE_CONFLICT_CODES
+    return aws_error_code(error) in WRITE_CONFLICT_CODES
 
 
 def unretried_client(clients: AwsClients, region: str) -> Any:

@@ -8,20 +8,12 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from globaltables.errors import WaitTimeout, aws_error_code
+
+# The name older modules import (drills, throttling, loadgen, linearizability): one helper, in errors.py.
+error_code = aws_error_code
+
 T = TypeVar("T")
-
-
-class WaitTimeout(TimeoutError):
-    """A resource did not reach the awaited state in time; carries what was last seen."""
-
-    def __init__(self, what: str, timeout_s: float, last_seen: Any):
-        self.what = what
-        self.timeout_s = timeout_s
-        self.last_seen = last_seen
-        super().__init__(
-            f"{what}: not reached within {timeout_s:g} s; last seen: {last_seen}. "
-            "Check the resource in the console or describe it, then rerun this step (it resumes where it stopped)."
-        )
 
 
 def wait_until(
@@ -50,14 +42,6 @@ def wait_until(
         time.sleep(interval_s)
 
 
-def error_code(error: BaseException) -> str | None:
-    """AWS's error code of a botocore ``ClientError`` (None for anything else)."""
-    response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        return response.get("Error", {}).get("Code")
-    return None
-
-
 def retry_on_codes(
     call: Callable[[], T],
     codes: set[str] | frozenset[str],
@@ -76,7 +60,7 @@ def retry_on_codes(
         try:
             return call()
         except Exception as error:
-            code = error_code(error)
+            code = aws_error_code(error)
             if code not in codes or time.monotonic() + delay > deadline:
                 raise
             pause = random.uniform(delay / 2, delay)

@@ -9,6 +9,7 @@ import ipywidgets as widgets
 import yaml
 
 from globaltables import show
+from globaltables.errors import CleanupNotConfirmed
 from globaltables.params import (
     SETUP_NOTEBOOK,
     ParameterError,
@@ -230,10 +231,6 @@ def load_form(spec, run_load) -> LoadForm:
     return LoadForm(spec, run_load)
 
 
-class CleanupNotConfirmed(RuntimeError):
-    """Cleanup was not confirmed, so nothing was deleted."""
-
-
 class CleanupGate:
     """Runs cleanup at once when confirmed (a parameter); otherwise shows what would be removed and a
     button that removes it. ``require_done()`` fails clearly while it has not run.
@@ -265,7 +262,7 @@ class CleanupGate:
             display(self._steps_view())
 
     def _steps_view(self):
-        rows = [s.model_dump() for s in self.steps or []]
+        rows = [s.row() for s in self.steps or []]
         return show.table(rows) if rows else show.facts({"cleanup": "nothing to do"})
 
     def require_done(self) -> list:

@@ -3,12 +3,12 @@ itself, never to an Output widget (nbclient can wait forever on such a cell, jup
 otherwise a button runs it."""
 
 import pytest
-from globaltables.cleanup import CleanupIncomplete, Step
+from globaltables.cleanup import DELETED, CleanupIncomplete, Outcome, Step
 from globaltables.widgets import CleanupNotConfirmed, cleanup_gate
 
 
 def steps():
-    return [Step(kind="dynamodb:table", name="t", region="us-east-1", outcome="deleted")]
+    return [Step(kind="dynamodb:table", name="t", region="us-east-1", outcome=DELETED)]
 
 
 def test_a_confirmed_gate_cleans_up_at_once_and_shows_the_steps_without_an_output_widget(monkeypatch):
@@ -23,7 +23,8 @@ def test_a_confirmed_gate_cleans_up_at_once_and_shows_the_steps_without_an_outpu
 
 
 def test_a_confirmed_cleanup_that_fails_fails_its_own_cell():
-    failed = Step(kind="kms:key", name="k", region="us-east-1", outcome="failed: AccessDeniedException")
+    denied = RuntimeError("AccessDeniedException")
+    failed = Step(kind="kms:key", name="k", region="us-east-1", outcome=Outcome.failed(denied))
 
     def perform():
         raise CleanupIncomplete([failed])

@@ -7,8 +7,10 @@ import json
 import pytest
 from globaltables import cleanup
 from globaltables.backup import ensure_backup_role, ensure_vault
+from globaltables.cleanup import Result
 from globaltables.clients import AwsClients
 from globaltables.iam import ensure_application_role
+from globaltables.kinds import ResourceKind
 from globaltables.kms import ensure_region_key
 from globaltables.local import EmbeddedAWS
 from globaltables.monitoring import ensure_alarm_topic, ensure_alarms, ensure_dashboard
@@ -85,11 +87,14 @@ def test_keys_and_aliases_wait_for_a_replica_that_could_not_be_deleted(slow_repl
     with pytest.raises(cleanup.CleanupIncomplete) as caught:
         cleanup.run_cleanup(clients, run)
     outcomes = {(s.kind, s.region): s.outcome for s in caught.value.failed}
-    assert outcomes[("dynamodb:replica", "eu-west-1")].startswith("failed: WaitTimeout")
-    assert outcomes[("dynamodb:table", "us-east-1")].startswith("held back: dynamodb:replica")
+    failed = outcomes[(ResourceKind.REPLICA, "eu-west-1")]
+    assert failed.result is Result.FAILED and failed.detail.startswith("WaitTimeout:")
+    table = outcomes[(ResourceKind.TABLE, "us-east-1")]
+    assert table.result is Result.HELD_BACK and table.detail.startswith(f"{ResourceKind.REPLICA} ")
     for region in REGIONS:
-        assert outcomes[("kms:key", region)].startswith("held back: dynamodb:")
-        assert outcomes[("kms:alias", region)].startswith("held back: dynamodb:")
+        for kind in (ResourceKind.KMS_KEY, ResourceKind.KMS_ALIAS):
+            assert outcomes[(kind, region)].result is Result.HELD_BACK
+            assert outcomes[(kind, region)].detail.startswith("dynamodb:")  # a table, replica or restored table
     assert key_states(clients, run) == {region: "Enabled" for region in REGIONS}
     assert aliases(clients, run) == names_before and all(names_before.values())
     assert {r.kind for r in reopened(run).resources()} == {"dynamodb:replica", "dynamodb:table", "kms:key", "kms:alias"}
@@ -216,8 +221,8 @@ def test_a_vault_is_emptied_of_recovery_points_the_manifest_does_not_record(clie
     for _ in range(3):  # as the daily plan would: never recorded in the manifest
         backup.start_backup_job(BackupVaultName=vault, ResourceArn=table["TableArn"], IamRoleArn=role_arn)
     assert not run.resources("backup:recovery-point")
-    steps = {(s.kind, s.name): s.outcome for s in cleanup.run_cleanup(clients, run)}
-    assert steps[("backup:vault", vault)] == "deleted"
+    steps = {(s.kind, s.name): s.outcome.result for s in cleanup.run_cleanup(clients, run)}
+    assert steps[("backup:vault", vault)] == Result.DELETED
     assert vault not in {
         v["BackupVaultName"]
         for v in backup.get_paginator("list_backup_vaults").paginate().build_full_result()["BackupVaultList"]
@@ -304,8 +309,8 @@ def test_a_replica_made_inaccessible_by_its_scheduled_key_is_still_removed(clien
     [replica] = primary.describe_table(TableName=run.names.table_name)["Table"]["Replicas"]
     assert replica["ReplicaStatus"] == "INACCESSIBLE_ENCRYPTION_CREDENTIALS"
     steps = cleanup.run_cleanup(clients, run)
-    outcomes = {(step.kind, step.region): step.outcome for step in steps}
-    assert outcomes[("dynamodb:replica", replica_region)] == "deleted"
-    assert outcomes[("dynamodb:table", run.params.primary_region)] == "deleted"
-    assert outcomes[("kms:key", replica_region)] == "already scheduled for deletion"
+    outcomes = {(step.kind, step.region): step.outcome.result for step in steps}
+    assert outcomes[("dynamodb:replica", replica_region)] == Result.DELETED
+    assert outcomes[("dynamodb:table", run.params.primary_region)] == Result.DELETED
+    assert outcomes[("kms:key", replica_region)] == Result.ALREADY_SCHEDULED
     assert nothing_left(clients, run)

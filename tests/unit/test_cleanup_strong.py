@@ -2,10 +2,11 @@
 replicas) after deletion protection is off in every region, then the remaining table deleted; a run
 stopped midway is cleaned up from its manifest; the orphan finder finds strong leftovers."""
 
-import pytest
 from globaltables import cleanup
+from globaltables.cleanup import Result
+from globaltables.kinds import ResourceKind
 from globaltables.state import Resource, RunState
-from globaltables.tables import KIND_REPLICA, KIND_WITNESS, describe, ensure_table
+from globaltables.tables import describe, ensure_table
 
 from tests.unit.test_cleanup import nothing_left
 from tests.unit.test_strong_table import (
@@ -13,22 +14,9 @@ from tests.unit.test_strong_table import (
     WITH_WITNESS,
     build_strong,
     keys_of,
-    require_strong_tables,
-    watching_update_tables,
 )
 
 REMOVALS = ("ReplicaUpdates", "GlobalTableWitnessUpdates")
-
-
-@pytest.fixture
-def strong_tables(clients):
-    return require_strong_tables(clients)
-
-
-@pytest.fixture
-def update_calls(clients):
-    with watching_update_tables(clients) as watch:
-        yield watch
 
 
 def dissolutions(calls):
@@ -45,14 +33,14 @@ def tables_of(clients, run, regions):
 def test_the_witness_goes_after_the_replicas_and_holds_the_table_back(new_run):
     run = new_run(**WITH_WITNESS)
     name = run.names.table_name
-    run.record("dynamodb:table", name, "us-east-1")
-    run.record(KIND_WITNESS, name, "us-west-2")
-    run.record(KIND_REPLICA, name, "us-east-2")
+    run.record(ResourceKind.TABLE, name, "us-east-1")
+    run.record(ResourceKind.WITNESS, name, "us-west-2")
+    run.record(ResourceKind.REPLICA, name, "us-east-2")
     kinds = [r.kind for r in cleanup.plan(run)]
-    assert kinds == [KIND_REPLICA, KIND_WITNESS, "dynamodb:table"]
-    run.forget(KIND_REPLICA, name, "us-east-2")
-    table = run.resources("dynamodb:table")[0]
-    assert cleanup.waiting_for(run, table).identity == (KIND_WITNESS, name, "us-west-2")
+    assert kinds == [ResourceKind.REPLICA, ResourceKind.WITNESS, ResourceKind.TABLE]
+    run.forget(ResourceKind.REPLICA, name, "us-east-2")
+    table = run.resources(ResourceKind.TABLE)[0]
+    assert cleanup.waiting_for(run, table).identity == (ResourceKind.WITNESS, name, "us-west-2")
 
 
 # ----- through the embedded AWS -------------------------------------------------------------------------
@@ -70,10 +58,10 @@ def test_a_strong_table_with_a_witness_is_dissolved_in_one_update_table(strong_t
     # Deletion protection went off (in each region, each replica's own) before the dissolution.
     protection = [r for r in calls.requests if "DeletionProtectionEnabled" in r]
     assert protection and calls.requests.index(protection[0]) < calls.requests.index(request)
-    outcomes = {(s.kind, s.region): s.outcome for s in steps}
-    assert outcomes[(KIND_REPLICA, "us-east-2")] == "deleted"
-    assert outcomes[(KIND_WITNESS, "us-west-2")] == "already gone"  # it went with the replica
-    assert outcomes[("dynamodb:table", "us-east-1")] == "deleted"
+    outcomes = {(s.kind, s.region): s.outcome.result for s in steps}
+    assert outcomes[(ResourceKind.REPLICA, "us-east-2")] == Result.DELETED
+    assert outcomes[(ResourceKind.WITNESS, "us-west-2")] == Result.ALREADY_GONE  # it went with the replica
+    assert outcomes[(ResourceKind.TABLE, "us-east-1")] == Result.DELETED
     assert tables_of(clients, run, ["us-east-1", "us-east-2"]) == {"us-east-1": False, "us-east-2": False}
     assert nothing_left(clients, run) and not RunState.open(run.run_id, run.folder.parent).resources()
     assert cleanup.run_cleanup(clients, RunState.open(run.run_id, run.folder.parent)) == []
@@ -99,13 +87,13 @@ def test_a_run_stopped_before_the_strong_update_is_cleaned_up_from_its_manifest(
     ensure_table(clients, run, keys["us-east-1"])
     # What 02 records before its UpdateTable, as if the run had been stopped right then.
     name = run.names.table_name
-    run.record(KIND_REPLICA, name, "us-east-2", kms_key=keys["us-east-2"])
-    run.record(KIND_WITNESS, name, "us-west-2")
+    run.record(ResourceKind.REPLICA, name, "us-east-2", kms_key=keys["us-east-2"])
+    run.record(ResourceKind.WITNESS, name, "us-west-2")
     steps = cleanup.run_cleanup(clients, run)
-    outcomes = {(s.kind, s.region): s.outcome for s in steps}
-    assert outcomes[(KIND_REPLICA, "us-east-2")] == "already gone"
-    assert outcomes[(KIND_WITNESS, "us-west-2")] == "already gone"
-    assert outcomes[("dynamodb:table", "us-east-1")] == "deleted"
+    outcomes = {(s.kind, s.region): s.outcome.result for s in steps}
+    assert outcomes[(ResourceKind.REPLICA, "us-east-2")] == Result.ALREADY_GONE
+    assert outcomes[(ResourceKind.WITNESS, "us-west-2")] == Result.ALREADY_GONE
+    assert outcomes[(ResourceKind.TABLE, "us-east-1")] == Result.DELETED
     assert nothing_left(clients, run)
 
 
@@ -133,10 +121,12 @@ def test_the_table_of_a_strong_run_that_lost_its_replica_records_is_still_dissol
     clients = strong_tables
     run = new_run(**WITH_WITNESS)
     build_strong(clients, run)
-    for member in [*run.resources(KIND_REPLICA), *run.resources(KIND_WITNESS)]:
+    for member in [*run.resources(ResourceKind.REPLICA), *run.resources(ResourceKind.WITNESS)]:
         run.forget(member.kind, member.name, member.region)
     steps = cleanup.run_cleanup(clients, run)
-    assert {(s.kind, s.outcome) for s in steps if s.kind.startswith("dynamodb")} == {("dynamodb:table", "deleted")}
+    assert {(s.kind, s.outcome.result) for s in steps if s.kind.startswith("dynamodb")} == {
+        (ResourceKind.TABLE, Result.DELETED)
+    }
     assert not any(tables_of(clients, run, WITH_WITNESS["regions"]).values())
 
 
@@ -150,9 +140,9 @@ def test_the_orphan_finder_finds_a_strong_table_and_removes_it_with_its_witness(
     resources = cleanup.resources_of_orphan_run(clients, run.params.regions, found)
     name = run.names.table_name
     assert {r.identity for r in resources if r.kind.startswith("dynamodb")} >= {
-        ("dynamodb:table", name, "us-east-1"),
-        (KIND_REPLICA, name, "us-east-2"),
-        (KIND_WITNESS, name, "us-west-2"),
+        (ResourceKind.TABLE, name, "us-east-1"),
+        (ResourceKind.REPLICA, name, "us-east-2"),
+        (ResourceKind.WITNESS, name, "us-west-2"),
     }
     assert all(isinstance(r, Resource) for r in resources)
     cleanup.remove_orphan_run(clients, run.params.regions, run.run_id, found, tmp_path / "scratch")

@@ -97,17 +97,6 @@ def watching_update_tables(clients):
             calls.close()
 
 
-@pytest.fixture
-def strong_tables(clients):
-    return require_strong_tables(clients)
-
-
-@pytest.fixture
-def update_calls(clients):
-    with watching_update_tables(clients) as watch:
-        yield watch
-
-
 def keys_of(clients, run):
     return {region: ensure_region_key(clients, run, region).arn for region in run.params.regions}
 
