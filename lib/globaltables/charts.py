@@ -3,6 +3,7 @@ the notebooks as plotly's JSON, which JupyterLab draws; the HTML report draws th
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from itertools import combinations
@@ -55,6 +56,35 @@ REGION_COORDINATES: dict[str, tuple[float, float]] = {
 }
 
 
+def _add_witness(figure: go.Figure, regions: list[str], witness: str, statuses: dict[str, str]) -> None:
+    """A strong table's witness: a grey diamond, with a dashed link from every replica."""
+    lat_w, lon_w = REGION_COORDINATES.get(witness, (0, 0))
+    for region in regions:
+        lat, lon = REGION_COORDINATES.get(region, (0, 0))
+        figure.add_trace(
+            go.Scatter(
+                x=[lon, lon_w],
+                y=[lat, lat_w],
+                mode="lines",
+                line={"width": 1.5, "color": "#879596", "dash": "dash"},
+                hoverinfo="text",
+                text=f"{region} → {witness} (witness)",
+                showlegend=False,
+            )
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=[lon_w],
+            y=[lat_w],
+            mode="markers+text",
+            text=[f"{witness} (witness)<br>{statuses.get(witness, '')}"],
+            textposition="bottom center",
+            marker={"size": 12, "color": "#879596", "symbol": "diamond"},
+            showlegend=False,
+        )
+    )
+
+
 def replication_map(
     regions: list[str], statuses: dict[str, str] | None = None, witness: str | None = None, mode: str | None = None
 ) -> go.Figure:
@@ -66,31 +96,7 @@ def replication_map(
     statuses = statuses or {}
     figure = go.Figure()
     if witness:
-        lat_w, lon_w = REGION_COORDINATES.get(witness, (0, 0))
-        for region in regions:
-            lat, lon = REGION_COORDINATES.get(region, (0, 0))
-            figure.add_trace(
-                go.Scatter(
-                    x=[lon, lon_w],
-                    y=[lat, lat_w],
-                    mode="lines",
-                    line={"width": 1.5, "color": "#879596", "dash": "dash"},
-                    hoverinfo="text",
-                    text=f"{region} → {witness} (witness)",
-                    showlegend=False,
-                )
-            )
-        figure.add_trace(
-            go.Scatter(
-                x=[lon_w],
-                y=[lat_w],
-                mode="markers+text",
-                text=[f"{witness} (witness)<br>{statuses.get(witness, '')}"],
-                textposition="bottom center",
-                marker={"size": 12, "color": "#879596", "symbol": "diamond"},
-                showlegend=False,
-            )
-        )
+        _add_witness(figure, regions, witness, statuses)
     for a, b in combinations(regions, 2):
         (lat_a, lon_a), (lat_b, lon_b) = REGION_COORDINATES.get(a, (0, 0)), REGION_COORDINATES.get(b, (0, 0))
         figure.add_trace(
@@ -207,24 +213,74 @@ def probe_vs_metric(samples: Iterable[Any], metric_rows: Iterable[dict[str, Any]
     return figure
 
 
+# The tail axis of HdrHistogram's plotter: a percentile p sits at 1/(1-p), on a log scale, so that each
+# "nine" (90 %, 99 %, 99.9 %, ...) takes the same width and the tail is as readable as the median.
+TAIL_TICKS = {1: "0%", 2: "50%", 10: "90%", 100: "99%", 1_000: "99.9%", 10_000: "99.99%", 100_000: "99.999%"}
+
+
+def tail_position(percentile: float) -> float | None:
+    """Where a percentile (0 to 100) sits on the tail axis: 1/(1-p); None for 100 %, which is infinitely far."""
+    return None if percentile >= 100 else 1 / (1 - percentile / 100)
+
+
 def latency_cdf(results: Iterable[Any]) -> go.Figure:
-    """Latency CDF per region and operation, on a log scale (from the merged HDR histograms)."""
+    """Latency by percentile per region and operation, HdrHistogram's plot: the whole distribution (every
+    step of the percentile iteration, ``RegionResult.cdf``) against a log-scaled tail axis labelled 50 %,
+    90 %, 99 %, 99.9 %, ... The maximum (100 %) has no place on that axis: it is in each line's name."""
     figure = go.Figure()
+    furthest = 100.0
     for result in results:
         for operation, points in result.cdf.items():
-            if points:
-                figure.add_trace(
-                    go.Scatter(
-                        x=[ms for _, ms in points],
-                        y=[p for p, _ in points],
-                        mode="lines+markers",
-                        name=f"{result.region} {operation}",
-                    )
+            finite = [(tail_position(p), p, ms) for p, ms in points if p < 100]
+            if not finite:
+                continue
+            furthest = max(furthest, finite[-1][0])
+            figure.add_trace(
+                go.Scatter(
+                    x=[x for x, _, _ in finite],
+                    y=[ms for _, _, ms in finite],
+                    customdata=[p for _, p, _ in finite],
+                    hovertemplate="p%{customdata:.4g}: %{y} ms",
+                    mode="lines",
+                    name=f"{result.region} {operation} (max {max(ms for _, ms in points):g} ms)",
                 )
+            )
+    # The axis runs to the next "nine" past the furthest point, so that the tail's label is on the axis.
+    end = next((x for x in TAIL_TICKS if x >= furthest * 1.2), furthest * 1.5)
+    ticks = [x for x in TAIL_TICKS if x <= end]
     figure.update_layout(
-        title="Latency distribution (CDF)", xaxis_title="ms", xaxis_type="log", yaxis_title="percentile", height=420
+        title="Latency by percentile (HdrHistogram)",
+        xaxis={
+            "title": "percentile",
+            "type": "log",
+            "tickvals": ticks,
+            "ticktext": [TAIL_TICKS[x] for x in ticks],
+            "range": [0, math.log10(end)],
+        },
+        yaxis_title="ms",
+        height=420,
     )
     return figure
+
+
+def function_latency(invocations: Iterable[Any], regions: list[str]) -> go.Figure:
+    """Milliseconds of one ``PutItem`` made by the function deployed in each region (row, one Invocation
+    each) against the replica in each region (column); blank where the function did not answer for it."""
+    invocations = list(invocations)
+    latency = [
+        [call.result.get("results", {}).get(target, {}).get("write_ms") for target in regions] for call in invocations
+    ]
+    figure = go.Figure(
+        go.Heatmap(
+            z=latency,
+            x=regions,
+            y=[f"function in {call.function_region}" for call in invocations],
+            colorscale="Oranges",
+            text=latency,
+            texttemplate="%{text} ms",
+        )
+    )
+    return figure.update_layout(title="PutItem latency from the function (ms)", height=380)
 
 
 def percentile_bars(results: Iterable[Any]) -> go.Figure:

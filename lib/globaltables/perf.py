@@ -71,6 +71,10 @@ from globaltables.params import MAX_DURATION_S, MAX_RATE_PER_S, MAX_WARMUP_S
 from globaltables.throttling import unretried_client
 
 PERCENTILES = (50.0, 95.0, 99.0, 99.9)
+# HdrHistogram's percentile iteration steps closer to 100 % by halves, this many steps per halving (its
+# plotter's default): the tail (p99.9, p99.99) is drawn as finely as the median, and the last step is the
+# maximum, at 100 %.
+TICKS_PER_HALF_DISTANCE = 5
 MODE_LABELS = {"eventual": "eventual (MREC)", "strong": "strong (MRSC)"}
 ENGINE_LABELS = {"local": "this machine", "lambda": "AWS Lambda in every region"}
 MAX_OPERATIONS = 1_000_000_000
@@ -178,7 +182,9 @@ class RegionResult(BaseModel):
     # the ``operations`` limit) but not sent before the wall-clock end: the machine could not keep up.
     not_sent: int = 0
     per_second: dict[str, list[int]]
-    cdf: dict[str, list[tuple[float, float]]]  # operation -> (percentile, ms)
+    # operation -> (percentile, ms) at every step of HdrHistogram's percentile iteration (``distribution``);
+    # runs recorded before it hold 12 fixed percentiles, in the same form.
+    cdf: dict[str, list[tuple[float, float]]]
     # Where the load ran: "local" (this machine, one harness per region) or "lambda" (``invocations``
     # harnesses per region, each applying ``spec``, inside AWS Lambda; see ``fanout``).
     engine: Literal["local", "lambda"] = "local"
@@ -190,6 +196,18 @@ class RegionResult(BaseModel):
     @property
     def consistency(self) -> str:
         return self.spec.consistency
+
+
+def distribution(histogram: Any, ticks_per_half_distance: int = TICKS_PER_HALF_DISTANCE) -> list[tuple[float, float]]:
+    """The whole latency distribution of an HDR histogram (microseconds) as (percentile, ms) pairs, in
+    HdrHistogram's percentile iteration (as its ``output_percentile_distribution`` prints it): from the
+    minimum at 0 % to the maximum at 100 %. Empty for an empty histogram."""
+    if not histogram.get_total_count():
+        return []
+    return [
+        (float(step.percentile_level_iterated_to), round(step.value_iterated_to / 1000, 3))
+        for step in histogram.get_percentile_iterator(ticks_per_half_distance)
+    ]
 
 
 def _summarise(
@@ -220,8 +238,7 @@ def result_of(region: str, spec: LoadSpec, tally: Tally, engine: str = "local", 
                 },
             )
         )
-        points = [0.0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100.0]
-        cdf[op] = [(p, round(merged.get_value_at_percentile(p) / 1000, 3)) for p in points] if count else []
+        cdf[op] = distribution(merged)
         per_second[op] = list(tally.per_second.get(op, []))
     return RegionResult(
         region=region,

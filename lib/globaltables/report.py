@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 import plotly.io as pio
@@ -24,7 +24,11 @@ def _error_text(attempt) -> str:
     if attempt.get("status") not in ("failed", "interrupted"):
         return ""
     cell = f"cell In [{attempt['cell']}]: " if attempt.get("cell") is not None else ""
-    text = f"{cell}{attempt.get('error_name')}: {attempt.get('error_value')}"
+    return _cell(f"{cell}{attempt.get('error_name')}: {attempt.get('error_value')}")
+
+
+def _cell(text: str) -> str:
+    """Text for a cell of a markdown table: escaped, on one line."""
     return html.escape(text).replace("|", "\\|").replace("\n", " ")
 
 
@@ -53,19 +57,97 @@ def _summary_markdown(result: RunResult) -> str:
     return text
 
 
-def _manifest_markdown(folder: Path) -> str:
+CLEANUP_NOTEBOOK = "10_cleanup"
+# The manifest's log of cleanup steps (each: the resource as recorded, the step's outcome, when), written
+# by cleanup beside ``resources``; a manifest written before it has none, and then only what is still
+# recorded can be listed.
+REMOVALS_KEY = "removals"
+INCOMPLETE = ("failed", "held back")
+
+
+def _outcome_text(outcome: Any) -> str:
+    """A cleanup step's outcome as cleanup prints it, whether recorded as text or as cleanup's ``Outcome``
+    (``{"result": "failed", "detail": "...", "error_code": ...}``)."""
+    if not isinstance(outcome, dict):
+        return str(outcome or "")
+    result, detail = str(outcome.get("result") or ""), str(outcome.get("detail") or "")
+    if not detail:
+        return result
+    return f"{result}{': ' if result in INCOMPLETE else ' '}{detail}"
+
+
+def _identity(resource: dict[str, Any]) -> tuple[str, str, str]:
+    return (resource.get("kind", ""), resource.get("name", ""), resource.get("region", ""))
+
+
+def _cleanup_ran(result: RunResult) -> bool:
+    return any(nb.name == CLEANUP_NOTEBOOK and nb.status != "not run" for nb in result.notebooks)
+
+
+def _left_as_is(result: RunResult, manifest: dict[str, Any]) -> str:
+    """What became of a resource cleanup never attempted: why it is still there."""
+    if not _cleanup_ran(result):
+        return f"still there ({CLEANUP_NOTEBOOK} not run)"
+    if not manifest.get("params", {}).get("confirm_cleanup"):
+        return "left by choice (cleanup not confirmed)"
+    return "still there"
+
+
+def resource_fates(result: RunResult, manifest: dict[str, Any]) -> list[dict[str, str]]:
+    """Every resource the manifest knows the run made, still recorded or removed by cleanup, in the order
+    they were made: kind, name, region, the notebook that made it and what became of it (the last cleanup
+    step's outcome: deleted, already gone, scheduled for deletion, failed: ..., held back: ...; or why it
+    is still there)."""
+    last_step: dict[tuple[str, str, str], dict[str, Any]] = {}
+    made: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for removal in manifest.get(REMOVALS_KEY) or []:
+        resource = removal.get("resource") or {}
+        last_step[_identity(resource)] = removal
+        made.setdefault(_identity(resource), resource)
+    for resource in manifest.get("resources", []):
+        made[_identity(resource)] = resource
+    recorded = {_identity(r) for r in manifest.get("resources", [])}
+    rows = []
+    for key, resource in sorted(made.items(), key=lambda item: item[1].get("created_at") or ""):
+        outcome = _outcome_text(last_step[key].get("outcome")) if key in last_step else ""
+        if key in recorded and not outcome.startswith(INCOMPLETE):
+            outcome = _left_as_is(result, manifest)  # recorded again after a cleanup, or never cleaned up
+        elif key not in recorded:
+            outcome = (
+                f"{outcome} ({last_step[key].get('by') or (CLEANUP_NOTEBOOK if _cleanup_ran(result) else 'cleanup')})"
+            )
+        rows.append(
+            {
+                "kind": key[0],
+                "name": key[1],
+                "region": key[2],
+                "notebook": resource.get("notebook") or "",
+                "fate": outcome,
+            }
+        )
+    return rows
+
+
+def _resources_markdown(result: RunResult) -> str:
     try:
-        manifest = json.loads((folder / MANIFEST_NAME).read_text())
+        manifest = json.loads((Path(result.folder) / MANIFEST_NAME).read_text())
     except (FileNotFoundError, ValueError):
         return "## Resources\n\nNo manifest was written."
-    rows = ["| kind | name | region | notebook |", "|---|---|---|---|"]
-    for resource in manifest.get("resources", []):
-        rows.append(
-            f"| {resource['kind']} | `{resource['name']}` | {resource['region']} | {resource.get('notebook') or ''} |"
+    rows = ["| kind | name | region | made by | what became of it |", "|---|---|---|---|---|"]
+    rows += [
+        f"| {row['kind']} | `{row['name']}` | {row['region']} | {row['notebook']} | {_cell(row['fate'])} |"
+        for row in resource_fates(result, manifest)
+    ]
+    if len(rows) > 2:
+        return "## Resources the run made\n\n" + "\n".join(rows)
+    cleanup = next((nb for nb in result.notebooks if nb.name == CLEANUP_NOTEBOOK), None)
+    if REMOVALS_KEY not in manifest and cleanup is not None and cleanup.status == "ok":
+        return (
+            f"## Resources the run made\n\n{CLEANUP_NOTEBOOK} removed everything the manifest recorded. This "
+            "manifest keeps no log of what cleanup removed (it was written before that log existed), so the "
+            f"resources are not listed one by one here: {CLEANUP_NOTEBOOK}'s executed notebook below lists each step."
         )
-    if len(rows) == 2:
-        rows.append("| | nothing recorded | | |")
-    return "## Resources recorded in the manifest\n\n" + "\n".join(rows)
+    return "## Resources the run made\n\nThe manifest records none."
 
 
 PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
@@ -76,9 +158,23 @@ def _is_plotly_bundle(output: dict) -> bool:
     return len(html_text) > 500_000 and "plotly.js" in html_text[:5000] + html_text[-5000:]
 
 
+def figure_html(figure: dict) -> str:
+    """A figure (plotly's JSON) as an HTML fragment drawn by the report's one copy of plotly.js: no
+    plotly.js of its own, no MathJax (plotly's notebook renderer would fetch it from a CDN), nothing
+    fetched when the page opens."""
+    return pio.to_html(
+        figure,
+        include_plotlyjs=False,
+        include_mathjax=False,
+        full_html=False,
+        config={"typesetMath": False},
+    )
+
+
 def _figures_as_html(cells: list) -> None:
-    """Give each figure (plotly's JSON) an HTML form drawn by the report's one copy of plotly.js, and drop
-    the plotly.js bundles that notebooks executed by earlier versions carry."""
+    """Draw every figure from its JSON with ``figure_html``, replacing whatever HTML the executed notebook
+    carried for it (plotly's notebook renderers add plotly.js, or a CDN's MathJax and plotly.js, to each
+    figure), and drop the plotly.js bundles that notebooks executed by earlier versions carry."""
     for cell in cells:
         if cell.get("cell_type") != "code":
             continue
@@ -87,17 +183,16 @@ def _figures_as_html(cells: list) -> None:
             if _is_plotly_bundle(output):
                 continue
             data = output.get("data", {})
-            if PLOTLY_MIMETYPE in data and "text/html" not in data:
-                data["text/html"] = pio.to_html(data[PLOTLY_MIMETYPE], include_plotlyjs=False, full_html=False)
+            if PLOTLY_MIMETYPE in data:
+                data["text/html"] = figure_html(data[PLOTLY_MIMETYPE])
             kept.append(output)
         cell["outputs"] = kept
 
 
 def build_report_notebook(result: RunResult) -> nbformat.NotebookNode:
-    folder = Path(result.folder)
     cells = [
         nbformat.v4.new_markdown_cell(_summary_markdown(result)),
-        nbformat.v4.new_markdown_cell(_manifest_markdown(folder)),
+        nbformat.v4.new_markdown_cell(_resources_markdown(result)),
     ]
     for nb in result.notebooks:
         if nb.status == "not run" or not nb.output or not Path(nb.output).exists():
@@ -114,9 +209,18 @@ def build_report_notebook(result: RunResult) -> nbformat.NotebookNode:
 
 
 def write_report(result: RunResult) -> Path:
-    # No CDN: the report must open offline. plotly.js goes in once, in the head; the template's require.js
-    # and MathJax are not needed by anything the runbook shows.
-    exporter = HTMLExporter(template_name="lab", require_js_url="", mathjax_url="")
+    # No CDN: the report must open offline. plotly.js goes in once, in the head; the template's require.js,
+    # MathJax, mermaid and widget renderer are not needed by anything the runbook shows (an empty URL is
+    # never fetched).
+    exporter = HTMLExporter(
+        template_name="lab",
+        require_js_url="",
+        mathjax_url="",
+        mermaid_js_url="",
+        mermaid_layout_elk_js_url="",
+        jupyter_widgets_base_url="",
+        widget_renderer_url="",
+    )
     body, _ = exporter.from_notebook_node(build_report_notebook(result))
     plotly_js = f'<script type="text/javascript">{get_plotlyjs()}</script>'
     body = body.replace("</head>", plotly_js + "\n</head>", 1)

@@ -1,6 +1,7 @@
 """Charts are pure functions of data; the polling helper, progress bars and the report behave."""
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from globaltables import charts
@@ -101,3 +102,51 @@ def test_a_contended_outcome_chart_has_a_bar_group_per_region_and_its_totals_in_
     lost = next(trace for trace in figure.data if trace.name == "updates lost")
     assert list(lost.x) == ["us-east-1", "eu-west-1"] and list(lost.y) == [1, 2]
     assert figure.layout.title.text == "eventual (MREC): 8 writes, 0 conflicts retried, 3 lost, 7 stale reads"
+
+
+def recorded_region(region, values_us):
+    from globaltables.loadgen import new_histogram
+    from globaltables.perf import distribution
+
+    histogram = new_histogram()
+    for value in values_us:
+        histogram.record_value(value)
+    return SimpleNamespace(region=region, cdf={"read": distribution(histogram), "write": []})
+
+
+def test_the_latency_chart_draws_the_whole_hdr_distribution_on_a_tail_axis():
+    # 10 000 reads: 9 990 at about 1 ms, then a tail of 10 slower ones up to 500 ms.
+    us_east = recorded_region("us-east-1", [1000] * 9990 + [50_000 * k for k in range(1, 11)])
+    eu_west = recorded_region("eu-west-1", [2000] * 100)
+    figure = charts.latency_cdf([us_east, eu_west])
+    assert [trace.name.split(" (")[0] for trace in figure.data] == ["us-east-1 read", "eu-west-1 read"]  # no empty line
+    trace = figure.data[0]
+    assert len(trace.x) > 40  # every step of the percentile iteration, not seven points
+    assert trace.x[0] == 1.0 and list(trace.x) == sorted(trace.x)  # 0 % at 1/(1-0), then 1/(1-p)
+    assert max(trace.x) > 1000 and max(trace.y) > 400  # the tail past p99.9 is drawn, up to the slow calls
+    assert "max 500" in trace.name  # 100 % (infinitely far on this axis) is named, not drawn
+    axis = figure.layout.xaxis
+    assert axis.type == "log"
+    assert dict(zip(axis.tickvals, axis.ticktext, strict=True))[1000] == "99.9%"
+    assert {"50%", "90%", "99%", "99.9%", "99.99%"} <= set(axis.ticktext)
+
+
+def test_the_latency_chart_still_draws_a_run_recorded_with_fixed_percentiles():
+    older = SimpleNamespace(region="us-east-1", cdf={"read": [(0.0, 1.0), (50, 2.0), (99.9, 9.0), (100.0, 12.0)]})
+    trace = charts.latency_cdf([older]).data[0]
+    assert list(trace.x) == pytest.approx([1.0, 2.0, 1000.0]) and list(trace.y) == [1.0, 2.0, 9.0]
+
+
+def test_the_function_latency_heatmap_has_a_row_per_function_and_a_column_per_replica():
+    regions = ["us-east-1", "eu-west-1"]
+    invocations = [
+        SimpleNamespace(
+            function_region="us-east-1",
+            result={"results": {"us-east-1": {"write_ms": 3.0}, "eu-west-1": {"write_ms": 80.0}}},
+        ),
+        SimpleNamespace(function_region="eu-west-1", result={"results": {"us-east-1": {"write_ms": 81.0}}}),
+    ]
+    heatmap = charts.function_latency(invocations, regions).data[0]
+    assert list(heatmap.x) == regions
+    assert list(heatmap.y) == ["function in us-east-1", "function in eu-west-1"]
+    assert [list(row) for row in heatmap.z] == [[3.0, 80.0], [81.0, None]]  # blank where it did not answer

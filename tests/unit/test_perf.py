@@ -390,3 +390,19 @@ def test_the_spec_follows_the_run_mode_and_strong_reads_cost_a_whole_unit():
     share = 1 - EVENTUAL_READ_SHARE
     expected = capacity_rate_cap(10, 10, 0.8, 2, 100, strong_read_share=share)
     assert provisioned.rate_cap_per_s == pytest.approx(expected)
+
+
+def test_the_distribution_follows_hdrhistograms_percentile_iteration_to_the_maximum():
+    from globaltables.loadgen import new_histogram
+    from globaltables.perf import distribution
+
+    histogram = new_histogram()
+    for value in range(1, 100_001):  # 1 µs to 100 ms, evenly
+        histogram.record_value(value)
+    points = distribution(histogram)
+    percentiles = [p for p, _ in points]
+    assert percentiles[0] == 0.0 and percentiles[-1] == 100.0 and percentiles == sorted(percentiles)
+    assert points[-1][1] == pytest.approx(100.0, rel=0.001)  # the maximum, in ms
+    # Steps halve the distance to 100 %: as many between p99 and p99.99 as between p0 and p90.
+    assert sum(99 <= p < 99.99 for p in percentiles) >= sum(p < 90 for p in percentiles) >= 10
+    assert distribution(new_histogram()) == []

@@ -160,3 +160,30 @@ def test_every_parameter_is_used_by_a_step():
     for name in Params.model_fields:
         assert re.search(rf"\.{name}\b|\b{name}=", code), f"{name} is declared but no step reads it"
     assert all(parameter_notebook(name) in {p.stem for p in list_notebooks()} for name in Params.model_fields)
+
+
+def test_open_run_returns_the_line_each_notebook_prints(run, tmp_path):
+    from globaltables.runbook import open_run
+
+    opened, clients, summary = open_run("r1", tmp_path)
+    assert opened.run_id == "r1" and clients is not None
+    regions = ", ".join(run.params.regions)
+    assert summary == f"run r1: eventual (MREC) table {run.names.table_name} in {regions} (local)"
+
+
+def test_the_summary_of_a_strong_run_names_its_mode_and_witness(tmp_path):
+    from globaltables.runbook import open_run
+
+    params = validate_params(
+        {
+            "endpoint_url": "http://127.0.0.1:1",
+            "consistency": "strong",
+            "regions": ["us-east-1", "us-east-2"],
+            "witness_region": "us-west-2",
+        }
+    )
+    created = RunState.create(params, derive_names(params.table_name_prefix), "s1", tmp_path)
+    summary = open_run("s1", tmp_path).summary
+    assert summary == (
+        f"run s1: strong (MRSC) table {created.names.table_name} in us-east-1, us-east-2, witness in us-west-2 (local)"
+    )
