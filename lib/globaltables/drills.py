@@ -40,10 +40,12 @@ from pydantic import BaseModel
 from globaltables import cleanup
 from globaltables.clients import AwsClients
 from globaltables.embedded_admin import EmbeddedAWSAdmin
-from globaltables.names import RUN_TAG_KEY
+from globaltables.errors import aws_error_code
+from globaltables.kinds import GLOBAL_REGION, ResourceKind
+from globaltables.names import FIS_ROLE_PREFIX, LATENCY_METRIC, RUN_TAG_KEY, alarm_name
 from globaltables.state import RunState
 from globaltables.throttling import unretried_client
-from globaltables.waiting import WaitTimeout, error_code, retry_on_codes, wait_until
+from globaltables.waiting import WaitTimeout, retry_on_codes, wait_until
 
 NOTEBOOK = "09_resilience"
 SORT_KEY = "DRILL"
@@ -53,11 +55,6 @@ BATCH_GET_LIMIT = 100
 
 FIS_ACTION = "aws:dynamodb:global-table-pause-replication"
 FIS_TARGET_TYPE = "aws:dynamodb:global-table"
-FIS_ROLE_PREFIX = "GlobalTableFisRole-"
-KIND_FIS_EXPERIMENT = "fis:experiment"
-KIND_FIS_TEMPLATE = "fis:experiment-template"
-KIND_ROLE = "iam:role"
-IAM_REGION = "global"
 # FIS experiment states (GetExperiment): still starting, running, and the ends.
 FIS_STARTING = frozenset({"pending", "initiating"})
 FIS_ENDED = frozenset({"completed", "stopped", "failed", "cancelled"})
@@ -228,7 +225,7 @@ class FisPause:
     def _role(self, replica_arn: str) -> str:
         iam = self.clients.client("iam", self.run.params.primary_region)
         name = f"{FIS_ROLE_PREFIX}{self.run.names.suffix}"
-        self.run.record(KIND_ROLE, name, IAM_REGION, notebook=NOTEBOOK)
+        self.run.record(ResourceKind.ROLE, name, GLOBAL_REGION, notebook=NOTEBOOK)
         try:
             role = iam.create_role(
                 RoleName=name,
@@ -244,7 +241,7 @@ class FisPause:
             PolicyName="pause-replication",
             PolicyDocument=json.dumps(fis_role_policy(replica_arn, strong)),
         )
-        self.run.record(KIND_ROLE, name, IAM_REGION, arn=role["Arn"], notebook=NOTEBOOK)
+        self.run.record(ResourceKind.ROLE, name, GLOBAL_REGION, arn=role["Arn"], notebook=NOTEBOOK)
         return role["Arn"]
 
     def start(self) -> None:
@@ -253,12 +250,12 @@ class FisPause:
         replica_arn = table["Table"]["TableArn"]
         role_arn = self._role(replica_arn)
         token = uuid.uuid4().hex
-        self.run.record(KIND_FIS_TEMPLATE, self.label, self.region, notebook=NOTEBOOK, client_token=token)
+        self.run.record(ResourceKind.FIS_TEMPLATE, self.label, self.region, notebook=NOTEBOOK, client_token=token)
         request = fis_template_request(self.label, role_arn, replica_arn, self.seconds, self.run.run_id, token)
         timeout = self.run.params.wait_timeout_s
         template = retry_on_codes(lambda: fis.create_experiment_template(**request), ROLE_NOT_READY_CODES, 60)
         template_id = template["experimentTemplate"]["id"]
-        self.run.record(KIND_FIS_TEMPLATE, self.label, self.region, notebook=NOTEBOOK, template_id=template_id)
+        self.run.record(ResourceKind.FIS_TEMPLATE, self.label, self.region, notebook=NOTEBOOK, template_id=template_id)
         started = retry_on_codes(
             lambda: fis.start_experiment(
                 clientToken=uuid.uuid4().hex,
@@ -269,7 +266,9 @@ class FisPause:
             60,
         )
         self.experiment_id = started["experiment"]["id"]
-        self.run.record(KIND_FIS_EXPERIMENT, self.experiment_id, self.region, notebook=NOTEBOOK, template=self.label)
+        self.run.record(
+            ResourceKind.FIS_EXPERIMENT, self.experiment_id, self.region, notebook=NOTEBOOK, template=self.label
+        )
         self._wait_for(lambda status: status not in FIS_STARTING, "running", timeout)
 
     def _wait_for(self, reached: Callable[[str], bool], what: str, timeout_s: float) -> None:
@@ -294,7 +293,7 @@ class FisPause:
     def remove(self) -> list[cleanup.Step]:
         """Remove the experiment (stopped if still running), the template and the role, as cleanup would."""
         steps = []
-        mine = {KIND_FIS_EXPERIMENT, KIND_FIS_TEMPLATE, KIND_ROLE}
+        mine = {ResourceKind.FIS_EXPERIMENT, ResourceKind.FIS_TEMPLATE, ResourceKind.ROLE}
         for resource in cleanup.plan(self.run):
             if resource.kind not in mine or resource.notebook != NOTEBOOK:
                 continue
@@ -424,7 +423,7 @@ class Writers:
                 with self._lock:
                     self.failures.append(
                         DrillFailure(
-                            home=home, region=region, at_s=sent, error=error_code(error) or type(error).__name__
+                            home=home, region=region, at_s=sent, error=aws_error_code(error) or type(error).__name__
                         )
                     )
                 continue
@@ -541,6 +540,111 @@ def catch_up(
     return CatchUp(seconds=seconds, samples=samples, lost=lost_writes(clients, regions, table_name, writes))
 
 
+# ----- the ReplicationLatency alarms of 04 ------------------------------------------------------------
+
+
+class AlarmTransition(BaseModel):
+    at_s: float  # seconds after the drill started (when the drill's poll first saw it)
+    region: str  # where the alarm lives (the sending region)
+    alarm: str
+    state: str
+    reason: str = ""
+
+
+class AlarmPlan(BaseModel):
+    """Which of 04's alarms the pause drill watches, and what it asserts about them on this target."""
+
+    alarms: list[tuple[str, str]] = []  # (region, alarm name)
+    asserted: bool = False  # ALARM then OK is asserted (the embedded AWS, when the alarm can fire)
+    note: str
+
+
+def latency_alarm_plan(
+    clients: AwsClients, table_name: str, regions: list[str], failed: str, consistency: str, pause_s: float
+) -> AlarmPlan:
+    """04's ReplicationLatency alarms of the pairs to and from ``failed``, and what the drill can assert:
+    on the embedded AWS (which evaluates alarms as AWS does, on a compressed clock) ALARM then OK, when one
+    breaching period suffices (``DatapointsToAlarm`` 1) and the held writes' average latency (about half
+    the pause) exceeds the threshold; on AWS nothing (an alarm on the 5-minute average may not fire within a
+    short pause: no data points arrive during it)."""
+    if consistency == "strong":
+        return AlarmPlan(note="a strong (MRSC) table publishes no ReplicationLatency: 04 made no such alarm")
+    pairs = [(failed, other) for other in regions if other != failed] + [(o, failed) for o in regions if o != failed]
+    names = [(source, alarm_name(table_name, LATENCY_METRIC, source, receiving)) for source, receiving in pairs]
+    found = []
+    for region, name in names:
+        found += clients.client("cloudwatch", region).describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    if not found:
+        return AlarmPlan(note="04's ReplicationLatency alarms do not exist (run 04_monitoring first)")
+    alarms = [(a["AlarmArn"].split(":")[3], a["AlarmName"]) for a in found]
+    if clients.target != "local":
+        return AlarmPlan(alarms=alarms, note="watched, not asserted: on AWS no data point arrives during the pause")
+    needed = min(a.get("DatapointsToAlarm") or a["EvaluationPeriods"] for a in found)
+    threshold = min(a["Threshold"] for a in found)
+    if needed > 1:
+        note = f"not expected to fire: it needs {needed} breaching periods, and the pause makes one"
+    elif pause_s * 1000 / 2 <= threshold:
+        note = (
+            f"not expected to fire: a {pause_s:g} s pause averages about {pause_s * 500:.0f} ms, under {threshold:g} ms"
+        )
+    else:
+        return AlarmPlan(alarms=alarms, asserted=True, note="asserted: ALARM at the resume, then OK")
+    return AlarmPlan(alarms=alarms, note=note)
+
+
+class AlarmWatch:
+    """Polls the planned alarms (DescribeAlarms, every target alike) from ``start`` until ``stop``,
+    recording each change of state it sees."""
+
+    def __init__(self, clients: AwsClients, plan: AlarmPlan, started: float):
+        self.clients, self.plan, self.started = clients, plan, started
+        self.transitions: list[AlarmTransition] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> AlarmWatch:
+        if self.plan.alarms:
+            self._thread.start()
+        return self
+
+    def stop(self) -> list[AlarmTransition]:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        return self.transitions
+
+    def poll(self) -> None:
+        seen = {(t.region, t.alarm): t.state for t in self.transitions}
+        for region, name in self.plan.alarms:
+            for alarm in self.clients.client("cloudwatch", region).describe_alarms(AlarmNames=[name])["MetricAlarms"]:
+                if seen.get((region, name)) != alarm["StateValue"]:
+                    at_s = round(time.monotonic() - self.started, 3)
+                    self.transitions.append(
+                        AlarmTransition(
+                            at_s=at_s, region=region, alarm=name, state=alarm["StateValue"], reason=alarm["StateReason"]
+                        )
+                    )
+
+    def _run(self) -> None:
+        interval = 0.05 if self.clients.target == "local" else max(1.0, self.clients.poll_interval_s)
+        while not self._stop.is_set():
+            self.poll()
+            self._stop.wait(interval)
+        self.poll()
+
+
+def alarm_verdict(plan: AlarmPlan, transitions: list[AlarmTransition], fault_started_s: float) -> str | None:
+    """None when the plan's assertion holds (or nothing is asserted); else what went wrong."""
+    if not plan.asserted:
+        return None
+    raised = {(t.region, t.alarm) for t in transitions if t.state == "ALARM" and t.at_s >= fault_started_s}
+    if not raised:
+        return "no ReplicationLatency alarm of the paused region went to ALARM"
+    last = {(t.region, t.alarm): t.state for t in transitions}
+    stuck = sorted(name for key, name in raised if last[(key, name)] != "OK")
+    return f"still not OK after the drill: {', '.join(stuck)}" if stuck else None
+
+
 # ----- the drills -----------------------------------------------------------------------------------------
 
 
@@ -561,6 +665,8 @@ class DrillResult(BaseModel):
     rto_s: float | None = None
     catch_up: CatchUp
     removed: list[str] = []  # what the drill made and removed (FIS on AWS)
+    alarm_plan: AlarmPlan | None = None  # pause: 04's ReplicationLatency alarms watched, and what is asserted
+    alarm_transitions: list[AlarmTransition] = []
 
     @property
     def rpo_window_s(self) -> float:
@@ -590,12 +696,63 @@ class DrillResult(BaseModel):
         caught = self.catch_up.seconds
         facts["caught up after the fault (s)"] = caught if caught is not None else "not within the bound"
         facts["acknowledged writes missing anywhere"] = len({w.key for w in self.catch_up.lost})
+        if self.alarm_plan is not None:
+            states = " -> ".join(dict.fromkeys(t.state for t in self.alarm_transitions)) or "none seen"
+            facts["ReplicationLatency alarms (04)"] = f"{len(self.alarm_plan.alarms)} watched; {states}"
+            facts["alarm check"] = self.alarm_plan.note
         return facts
+
+    def alarm_rows(self) -> list[dict[str, Any]]:
+        """Each change of state of the watched alarms, as the drill's poll saw it."""
+        return [
+            {"at (s)": t.at_s, "region": t.region, "alarm": t.alarm, "state": t.state, "reason": t.reason}
+            for t in self.alarm_transitions
+        ]
 
 
 def _rto(writes: list[DrillWrite], failed: str, cut_s: float) -> float | None:
     moved = [w.acknowledged_s for w in writes if w.home == failed and w.region != failed and w.sent_s >= cut_s]
     return round(min(moved) - cut_s, 3) if moved else None
+
+
+class _FaultPhase(BaseModel):
+    cut_s: float
+    ended_s: float
+    moved_to: str | None = None
+    at_risk: list[DrillWrite] = []
+    behind: dict[str, int] = {}
+
+
+def _fault_phase(
+    clients: AwsClients, table_name: str, regions: list[str], failed_region: str, spec: DrillSpec, fault: Any,
+    drill: str, writers: Writers,
+) -> _FaultPhase:  # fmt: skip
+    """The fault, from its start to its end: the evacuation's routing and RPO read, each region's backlog."""
+    router, started = writers.router, writers.started
+    _sleep_until(started, spec.cut_after_s)
+    fault.start()
+    moved_to, at_risk = None, []
+    try:
+        cut_s = writers.now()
+        if drill == EVACUATION:
+            moved_to = router.evacuate(failed_region)
+            wait_until(
+                lambda: (router.idle(failed_region), None),
+                f"no write in flight to {failed_region}",
+                spec.timeout_s,
+                0.005,
+            )
+            with writers._lock:
+                acknowledged_there = [w for w in writers.writes if w.region == failed_region]
+            others = [r for r in regions if r != failed_region]
+            at_risk = unreplicated(clients, others, table_name, acknowledged_there)
+        _sleep_until(started, cut_s + spec.fault_s)
+        with writers._lock:
+            so_far = list(writers.writes)
+        behind = missing_per_region(clients, regions, table_name, so_far, consistent=False)
+    finally:
+        fault.end()
+    return _FaultPhase(cut_s=cut_s, ended_s=writers.now(), moved_to=moved_to, at_risk=at_risk, behind=behind)
 
 
 def run_drill(
@@ -607,42 +764,25 @@ def run_drill(
     fault: Any,
     drill: str,
     consistency: str = "eventual",
+    alarms: AlarmPlan | None = None,
 ) -> DrillResult:
     """Writers in every region; at ``spec.cut_after_s`` the fault begins (evacuation: the failed region's
     traffic moves to the next region, and the writes only it holds are read as the RPO), for
-    ``spec.fault_s``; then the fault ends, the writers finish, and every region must catch up."""
-    router = Router(regions, failover=drill == EVACUATION)
+    ``spec.fault_s``; then the fault ends, the writers finish, and every region must catch up. ``alarms``:
+    the alarms watched meanwhile (their changes of state are in the result)."""
     started = time.monotonic()
-    writers = Writers(clients, table_name, router, spec, started).start()
-    moved_to, at_risk, behind = None, [], {}
+    writers = Writers(clients, table_name, Router(regions, failover=drill == EVACUATION), spec, started).start()
+    plan = alarms or AlarmPlan(note="")
+    watch = AlarmWatch(clients, plan, started).start()
     try:
-        _sleep_until(started, spec.cut_after_s)
-        fault.start()
         try:
-            cut_s = writers.now()
-            if drill == EVACUATION:
-                moved_to = router.evacuate(failed_region)
-                wait_until(
-                    lambda: (router.idle(failed_region), None),
-                    f"no write in flight to {failed_region}",
-                    spec.timeout_s,
-                    0.005,
-                )
-                others = [r for r in regions if r != failed_region]
-                with writers._lock:
-                    acknowledged_there = [w for w in writers.writes if w.region == failed_region]
-                at_risk = unreplicated(clients, others, table_name, acknowledged_there)
-            _sleep_until(started, cut_s + spec.fault_s)
-            with writers._lock:
-                so_far = list(writers.writes)
-            behind = missing_per_region(clients, regions, table_name, so_far, consistent=False)
+            phase = _fault_phase(clients, table_name, regions, failed_region, spec, fault, drill, writers)
         finally:
-            fault.end()
-        ended_s = writers.now()
+            writers.join()
+        result_writes = sorted(writers.writes, key=lambda w: w.acknowledged_s)
+        caught = catch_up(clients, regions, table_name, result_writes, spec.timeout_s)
     finally:
-        writers.join()
-    result_writes = sorted(writers.writes, key=lambda w: w.acknowledged_s)
-    caught = catch_up(clients, regions, table_name, result_writes, spec.timeout_s)
+        transitions = watch.stop()
     removed = [f"{s.kind} {s.name}: {s.outcome}" for s in fault.remove()]
     return DrillResult(
         drill=drill,
@@ -650,17 +790,19 @@ def run_drill(
         regions=regions,
         failed_region=failed_region,
         fault=fault.description,
-        moved_to=moved_to,
+        moved_to=phase.moved_to,
         duration_s=spec.duration_s,
-        fault_started_s=round(cut_s, 3),
-        fault_ended_s=round(ended_s, 3),
+        fault_started_s=round(phase.cut_s, 3),
+        fault_ended_s=round(phase.ended_s, 3),
         writes=result_writes,
         failures=sorted(writers.failures, key=lambda f: f.at_s),
-        at_risk=sorted(at_risk, key=lambda w: w.acknowledged_s),
-        behind=behind,
-        rto_s=_rto(result_writes, failed_region, cut_s) if drill == EVACUATION else None,
+        at_risk=sorted(phase.at_risk, key=lambda w: w.acknowledged_s),
+        behind=phase.behind,
+        rto_s=_rto(result_writes, failed_region, phase.cut_s) if drill == EVACUATION else None,
         catch_up=caught,
         removed=removed,
+        alarm_plan=plan,
+        alarm_transitions=transitions,
     )
 
 
@@ -669,9 +811,11 @@ def drill(clients: AwsClients, run: RunState, kind: str) -> DrillResult:
     params = run.params
     spec = DrillSpec.from_params(params)
     fault = region_fault(clients, run, params.drill_region, spec.fault_s, kind)
-    return run_drill(
-        clients, run.names.table_name, params.regions, params.drill_region, spec, fault, kind, params.consistency
-    )
+    table, regions = run.names.table_name, params.regions
+    plan = None
+    if kind == PAUSE:  # 04's ReplicationLatency alarms, watched during the pause
+        plan = latency_alarm_plan(clients, table, regions, params.drill_region, params.consistency, spec.fault_s)
+    return run_drill(clients, table, regions, params.drill_region, spec, fault, kind, params.consistency, plan)
 
 
 def at_risk_rows(result: DrillResult) -> list[dict[str, Any]]:
@@ -695,6 +839,10 @@ def check(result: DrillResult) -> str:
         )
     if not result.writes:
         raise AssertionError(f"the {result.drill} drill acknowledged no write: nothing was rehearsed")
+    if result.alarm_plan is not None:
+        problem = alarm_verdict(result.alarm_plan, result.alarm_transitions, result.fault_started_s)
+        if problem:
+            raise AssertionError(f"the {result.drill} drill's ReplicationLatency alarm (04): {problem}")
     if result.drill == EVACUATION:
         if result.rto_s is None:
             raise AssertionError(f"no write of {result.failed_region}'s traffic succeeded elsewhere after the cut")
@@ -702,7 +850,10 @@ def check(result: DrillResult) -> str:
             f"evacuation of {result.failed_region}: its traffic moved to {result.moved_to}; after recovery every "
             f"acknowledged write is in all {len(result.regions)} regions"
         )
+    alarm = ""
+    if result.alarm_plan is not None and result.alarm_plan.asserted:
+        alarm = "; its ReplicationLatency alarm went to ALARM and back to OK"
     return (
         f"replication pause of {result.failed_region}: writes continued in every region; afterwards all "
-        f"{len(result.regions)} replicas hold every acknowledged write"
+        f"{len(result.regions)} replicas hold every acknowledged write{alarm}"
     )

@@ -1,6 +1,6 @@
 """CloudWatch alarms and dashboards per region, and a live replication-lag probe.
 
-Fixes of the recipe (defect 8): the metric is ``ReplicationLatency`` (ms), published in the sending
+Fixes of the recipe (defect 8 in docs/recipe-defects.md): the metric is ``ReplicationLatency`` (ms), published in the sending
 region with ``ReceivingRegion`` naming another region, so there is one alarm per sending and receiving
 region and none for a region to itself; every alarm has actions (an SNS topic). The throttling
 metrics are ``ReadThrottleEvents`` and ``WriteThrottleEvents`` (the recipe's ``...ThrottledEvents``
@@ -21,14 +21,12 @@ from pydantic import BaseModel
 
 from globaltables import names as resource_names
 from globaltables.clients import AwsClients
+from globaltables.kinds import ResourceKind
 from globaltables.names import LATENCY_METRIC, RUN_TAG_KEY, THROTTLE_METRICS
 from globaltables.params import Params
 from globaltables.state import RunState
 from globaltables.waiting import wait_until
 
-KIND_TOPIC = "sns:topic"
-KIND_ALARM = "cloudwatch:alarm"
-KIND_DASHBOARD = "cloudwatch:dashboard"
 NOTEBOOK = "04_monitoring"
 NAMESPACE = "AWS/DynamoDB"
 
@@ -43,7 +41,7 @@ def ensure_alarm_topic(clients: AwsClients, run: RunState, region: str) -> str:
     arn = clients.client("sns", region).create_topic(Name=name, Tags=[{"Key": RUN_TAG_KEY, "Value": run.run_id}])[
         "TopicArn"
     ]
-    run.record(KIND_TOPIC, name, region, arn=arn, notebook=NOTEBOOK)
+    run.record(ResourceKind.TOPIC, name, region, arn=arn, notebook=NOTEBOOK)
     return arn
 
 
@@ -97,9 +95,12 @@ def alarm_definitions(
         alarms.append(
             {
                 **common,
+                # One slow 5-minute period is worth a page: a replication backlog shows as one spike when
+                # it drains (no data point arrives while replication is stalled), never as two periods.
+                "EvaluationPeriods": 1,
                 "AlarmName": resource_names.alarm_name(table_name, LATENCY_METRIC, region, receiving),
                 "AlarmDescription": f"Replication from {region} to {receiving} slower than "
-                f"{params.replication_alarm_ms:.0f} ms on average",
+                f"{params.replication_alarm_ms:.0f} ms on average over 5 minutes",
                 "MetricName": LATENCY_METRIC,
                 "Statistic": "Average",
                 "Unit": "Milliseconds",
@@ -119,7 +120,7 @@ def ensure_alarms(clients: AwsClients, run: RunState, region: str, topic_arn: st
     names = []
     for alarm in alarm_definitions(run.names.table_name, region, run.params.regions, run, topic_arn):
         cloudwatch.put_metric_alarm(**alarm)
-        run.record(KIND_ALARM, alarm["AlarmName"], region, notebook=NOTEBOOK, metric=alarm["MetricName"])
+        run.record(ResourceKind.ALARM, alarm["AlarmName"], region, notebook=NOTEBOOK, metric=alarm["MetricName"])
         names.append(alarm["AlarmName"])
     return names
 
@@ -190,13 +191,13 @@ def ensure_dashboard(clients: AwsClients, run: RunState, region: str) -> str:
         run.names.table_name, region, run.params.regions, watch_latency=watches_replication_latency(run.params)
     )
     clients.client("cloudwatch", region).put_dashboard(DashboardName=name, DashboardBody=json.dumps(body))
-    run.record(KIND_DASHBOARD, name, region, notebook=NOTEBOOK)
+    run.record(ResourceKind.DASHBOARD, name, region, notebook=NOTEBOOK)
     return name
 
 
 def alarm_states(clients: AwsClients, run: RunState) -> list[dict[str, Any]]:
     rows = []
-    for resource in run.resources(KIND_ALARM):
+    for resource in run.resources(ResourceKind.ALARM):
         alarms = clients.client("cloudwatch", resource.region).describe_alarms(AlarmNames=[resource.name])[
             "MetricAlarms"
         ]

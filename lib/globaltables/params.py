@@ -21,6 +21,7 @@ import yaml
 from annotated_types import Interval
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from globaltables.errors import GlobalTablesError
 from globaltables.names import SUFFIX_LENGTH, prefix_max_length, prefix_problem
 from globaltables.regions import MRSC_REGION_SETS, mrsc_region_set
 
@@ -72,7 +73,7 @@ class ParameterProblem(BaseModel):
         return f"parameter '{self.key}' = {self.value!r}: {self.allowed}"
 
 
-class ParameterError(ValueError):
+class ParameterError(GlobalTablesError, ValueError):
     """Raised before any AWS call when a parameter is wrong; names each key, its value and the fix."""
 
     def __init__(self, problems: list[ParameterProblem], source: str | None = None):
@@ -273,7 +274,7 @@ class Params(BaseModel):
         f"{MAX_CONFLICT_DELAYS} of them, each 0 to {MAX_CONFLICT_DELAY_MS}; on AWS it runs once, as AWS replicates.",
     )
     drill_duration_s: float = Field(
-        4,
+        5,
         gt=0,
         le=MAX_DRILL_S,
         description=f"09: seconds the writers write in each drill (region evacuation, replication pause), above 0, "
@@ -298,7 +299,7 @@ class Params(BaseModel):
         f"0 or more, less than `drill_duration_s` (so at most {MAX_DRILL_S}).",
     )
     drill_pause_s: float = Field(
-        1.5,
+        2.5,
         gt=0,
         le=MAX_DRILL_S,
         description=f"09: seconds replication stays paused in the pause drill (and the evacuated region stays cut "

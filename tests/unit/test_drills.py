@@ -126,3 +126,63 @@ def test_the_fis_experiment_template_is_what_fis_accepts_and_its_role_may_pause_
     trust = drills.fis_trust_policy("123456789012")["Statement"][0]
     assert trust["Principal"] == {"Service": "fis.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def _latency_alarms(clients, table, regions, failed, evaluation_periods=1, threshold=200.0):
+    """04's ReplicationLatency alarms of the pairs to and from ``failed`` (names as 04 makes them)."""
+    from globaltables.names import LATENCY_METRIC, alarm_name
+
+    for source in regions:
+        for receiving in regions:
+            if source == receiving or failed not in (source, receiving):
+                continue
+            clients.client("cloudwatch", source).put_metric_alarm(
+                AlarmName=alarm_name(table, LATENCY_METRIC, source, receiving),
+                Namespace="AWS/DynamoDB",
+                MetricName=LATENCY_METRIC,
+                Dimensions=[{"Name": "TableName", "Value": table}, {"Name": "ReceivingRegion", "Value": receiving}],
+                Statistic="Average",
+                Period=300,
+                EvaluationPeriods=evaluation_periods,
+                Threshold=threshold,
+                ComparisonOperator="GreaterThanThreshold",
+                TreatMissingData="notBreaching",
+            )
+
+
+def test_the_pause_drill_sees_the_latency_alarm_go_to_alarm_and_back_to_ok(clients, admin, global_table):
+    # The embedded AWS's alarm clock: a 300 s period lasts 0.5 s. The held writes arrive at the resume
+    # with latencies up to the pause (1.5 s), averaging well above 200 ms; the writes after it do not.
+    _latency_alarms(clients, global_table, REGIONS, FAILED)
+    spec = DrillSpec(duration_s=4.0, rate_per_s=40, cut_after_s=0.5, fault_s=1.5, timeout_s=30)
+    plan = drills.latency_alarm_plan(clients, global_table, REGIONS, FAILED, "eventual", spec.fault_s)
+    assert plan.asserted and len(plan.alarms) == 4
+    result = drills.run_drill(
+        clients, global_table, REGIONS, FAILED, spec, EmbeddedFault(admin, FAILED, PAUSE), PAUSE, alarms=plan
+    )
+    raised = [t for t in result.alarm_transitions if t.state == "ALARM"]
+    assert raised and all(t.at_s >= result.fault_ended_s - 0.1 for t in raised), "at the resume, not during the pause"
+    assert raised[0].reason.startswith("Threshold Crossed: 1 datapoint [")
+    assert [row["state"] for row in result.alarm_rows()][-1] == "OK"
+    assert result.facts()["alarm check"] == "asserted: ALARM at the resume, then OK"
+    assert drills.check(result).endswith("its ReplicationLatency alarm went to ALARM and back to OK")
+
+
+def test_the_alarm_is_not_asserted_where_it_cannot_fire(clients, global_table):
+    strong = drills.latency_alarm_plan(clients, global_table, REGIONS, FAILED, "strong", 1.5)
+    assert not strong.asserted and not strong.alarms and "publishes no ReplicationLatency" in strong.note
+    missing = drills.latency_alarm_plan(clients, global_table, REGIONS, FAILED, "eventual", 1.5)
+    assert not missing.asserted and "run 04_monitoring first" in missing.note
+    _latency_alarms(clients, global_table, REGIONS, FAILED, evaluation_periods=2)
+    two = drills.latency_alarm_plan(clients, global_table, REGIONS, FAILED, "eventual", 1.5)
+    assert not two.asserted and "needs 2 breaching periods" in two.note
+    _latency_alarms(clients, global_table, REGIONS, FAILED, threshold=1000.0)
+    short = drills.latency_alarm_plan(clients, global_table, REGIONS, FAILED, "eventual", 1.5)
+    assert not short.asserted and "under 1000 ms" in short.note
+
+
+def test_an_alarm_that_never_fires_fails_the_check_when_asserted():
+    plan = drills.AlarmPlan(alarms=[("eu-west-1", "a")], asserted=True, note="asserted")
+    assert drills.alarm_verdict(plan, [], 1.0) == "no ReplicationLatency alarm of the paused region went to ALARM"
+    seen = [drills.AlarmTransition(at_s=2.0, region="eu-west-1", alarm="a", state="ALARM")]
+    assert drills.alarm_verdict(plan, seen, 1.0) == "still not OK after the drill: a"

@@ -64,7 +64,7 @@ def check_moto_version() -> None:
 
 
 def check_hooks() -> None:
-    from globaltables.local import accounts, capacity, dispatch, items, paging, snapshot
+    from globaltables.local import accounts, alarms, capacity, dispatch, items, paging, snapshot
     from globaltables.local.backup import responses as backup_hooks
     from globaltables.local.functions import hooks as function_hooks
     from globaltables.local.replication import hooks as replication_hooks
@@ -79,6 +79,7 @@ def check_hooks() -> None:
         + dispatch.missing_hooks()
         + items.missing_hooks()
         + accounts.missing_hooks()
+        + alarms.missing_hooks()
     )
     if missing:
         raise MotoHookMissing(f"moto {moto.__version__} lacks what the embedded AWS hooks: {', '.join(missing)}")
@@ -93,7 +94,7 @@ def install(settings: Settings | None = None) -> GlobalTables:
     check_hooks()
     # AWS managed policies (AWS Backup's service-role policies among them) exist in every account.
     os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-    from globaltables.local import accounts, capacity, dispatch, items, paging
+    from globaltables.local import accounts, alarms, capacity, dispatch, items, paging
     from globaltables.local.backup import responses as backup_responses
     from globaltables.local.functions import hooks as function_hooks
     from globaltables.local.replication import hooks
@@ -111,6 +112,7 @@ def install(settings: Settings | None = None) -> GlobalTables:
     paging.install()  # after the backup extension: it pages that extension's list calls too
     items.install()
     accounts.install()
+    alarms.install()  # CloudWatch alarms evaluated on moto's metric data
     dispatch.install()  # last: it remembers the handler methods the extensions above added
     model.start()
     GLOBAL_TABLES = model
@@ -136,7 +138,9 @@ def register_admin_routes(app: AdminMiddleware) -> None:
 
 def restore(loaded: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
     """Put a snapshot (``globaltables.local.snapshot.read``'s answer) into moto and the installed extensions."""
-    from globaltables.local import snapshot
+    from globaltables.local import alarms, snapshot
 
     assert GLOBAL_TABLES is not None, "install() first"
-    return snapshot.restore(loaded, GLOBAL_TABLES)
+    restored = snapshot.restore(loaded, GLOBAL_TABLES)
+    alarms.wake()  # the restored alarms are evaluated from now on
+    return restored
