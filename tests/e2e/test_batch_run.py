@@ -1,28 +1,40 @@
 """`python -m globaltables run` end to end: a real embedded AWS, real papermill, real outputs."""
 
 import json
+import os
 import subprocess
 import sys
 
 import nbformat
+import pytest
 from globaltables.batch import PROJECT_DIR
 
+from tests.e2e.test_browser_walkthrough import CHROMIUM_FLAGS, SCREENSHOTS, chromium, free_port
 from tests.e2e.test_interrupted_runs import SMALL
 
 
-def run_cli(*args, cwd=PROJECT_DIR, timeout=900):
+def run_cli(*args, cwd=PROJECT_DIR, timeout=900, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "globaltables", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "globaltables", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
     )
 
 
-def test_batch_run_writes_executed_notebooks_manifest_and_report(tmp_path, isolated_home):
-    """At small sizes (nbval runs the notebooks at their defaults), cleanup confirmed."""
-    outputs = tmp_path / "runs"
+@pytest.fixture(scope="module")
+def batch_run(tmp_path_factory):
+    """One whole batch run at small sizes (nbval runs the notebooks at their defaults), cleanup confirmed:
+    its outputs are checked here and its report opened in a browser below."""
+    home = tmp_path_factory.mktemp("batch")
+    env = {**os.environ, "GLOBALTABLES_HOME": str(home / "home"), "GLOBALTABLES_OUTPUTS": str(home / "outputs")}
+    env.pop("GLOBALTABLES_ENDPOINT", None)
+    outputs = home / "runs"
     small = [*SMALL[:-2], "-p", "confirm_cleanup=true", "-p", "conflict_delays_ms=[0, 200]"]
-    completed = run_cli("run", "--outputs", str(outputs), "--run-id", "e2e-run", "-p", "table_name_prefix=e2e", *small)
+    args = ("run", "--outputs", str(outputs), "--run-id", "e2e-run", "-p", "table_name_prefix=e2e", *small)
+    return run_cli(*args, env=env), outputs / "e2e-run"
+
+
+def test_batch_run_writes_executed_notebooks_manifest_and_report(batch_run):
+    completed, folder = batch_run
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    folder = outputs / "e2e-run"
     notebooks = sorted(p.name for p in (PROJECT_DIR / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     for name in notebooks:
         executed = nbformat.read(folder / name, as_version=4)
@@ -58,6 +70,56 @@ def test_batch_run_writes_executed_notebooks_manifest_and_report(tmp_path, isola
     assert f"Report:  {folder / 'report.html'}" in completed.stdout
     for name in notebooks:
         assert name.removesuffix(".ipynb") in completed.stdout
+
+
+ALL_DRAWN = """() => {
+    const charts = [...document.querySelectorAll('.plotly-graph-div')];
+    return charts.length > 0 && charts.every(chart => chart.querySelector('.main-svg'));
+}"""
+
+
+def test_the_report_opens_offline_with_every_chart_drawn(batch_run):
+    """Debian's Chromium, driven by Playwright, loads the run's ``report.html`` from disk behind a proxy
+    that does not exist, every host name unresolvable and DevTools' offline mode on. Nothing may be
+    requested but the file itself (plotly.js is in the page once; no MathJax, no CDN), every chart must be
+    drawn, and the resources table says what became of each resource. Without Chromium the test is
+    skipped with the reason, except under CI=true, where it fails."""
+    completed, folder = batch_run
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    browser_path = chromium()
+    from playwright.sync_api import sync_playwright
+
+    offline = [f"--proxy-server=http://127.0.0.1:{free_port()}", "--host-resolver-rules=MAP * ~NOTFOUND"]
+    requested, failed = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browser_path, args=CHROMIUM_FLAGS + offline)
+        context = browser.new_context(viewport={"width": 1300, "height": 900})
+        context.on("request", lambda request: requested.append(request.url))
+        context.on("requestfailed", lambda request: failed.append(f"{request.url}: {request.failure}"))
+        page = context.new_page()
+        devtools = context.new_cdp_session(page)
+        devtools.send("Network.enable")
+        devtools.send(
+            "Network.emulateNetworkConditions",
+            {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        )
+        page.goto((folder / "report.html").as_uri(), wait_until="load")
+        page.wait_for_function(ALL_DRAWN, timeout=60_000)
+        page.wait_for_load_state("networkidle")
+        charts = page.locator(".plotly-graph-div")
+        titles = [charts.nth(i).locator(".gtitle").first.text_content() for i in range(charts.count())]
+        page.locator(".plotly-graph-div", has_text="Latency by percentile").first.scroll_into_view_if_needed()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "05-report-offline-latency.png"))
+        text = page.inner_text("body")
+        browser.close()
+    assert [url for url in requested if not url.startswith("file://")] == [], "requests left the machine"
+    assert failed == []
+    assert any(title.startswith("Latency by percentile") for title in titles), titles
+    assert any(title.startswith("PutItem latency from the function") for title in titles), titles
+    resources = text.split("Resources the run made", 1)[1].split("00_setup —", 1)[0]
+    assert "what became of it" in resources and "02_table_replicas" in resources, resources
+    assert "deleted (10_cleanup)" in resources and "scheduled for deletion in 7 days (10_cleanup)" in resources
 
 
 def last_printed_line(path):
