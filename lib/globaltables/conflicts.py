@@ -23,6 +23,7 @@ mode does to it: writes lost, reads that missed an acknowledged write, conflicts
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import random
 import threading
@@ -38,6 +39,7 @@ from pydantic import BaseModel
 from globaltables import cleanup
 from globaltables.clients import AwsClients
 from globaltables.embedded_admin import EmbeddedAWSAdmin
+from globaltables.errors import GlobalTablesError, aws_error_code
 from globaltables.names import RUN_TAG_KEY
 from globaltables.parallel import run_together
 from globaltables.perf import MODE_LABELS
@@ -68,12 +70,21 @@ from globaltables.waiting import retry_on_codes, wait_until
 SORT_KEY = "CONFLICT"
 
 
-class ConflictWrite(BaseModel):
+class ConflictWrite(BaseModel, frozen=True):
+    """One acknowledged write of the storm."""
+
     key: str
     region: str
     value: str
     client_clock: float  # the writer's own (possibly skewed) clock: what a client would compare
     acknowledged: float  # time.monotonic() when the write returned
+
+
+class ConflictingWrites(BaseModel, frozen=True):
+    """The storm's items (their keys) and every write acknowledged on them, from every region."""
+
+    keys: list[str]
+    writes: list[ConflictWrite]
 
 
 THROTTLED_CALL_TIMEOUT_S = 120.0  # how long one call may stay throttled before its error is raised
@@ -119,7 +130,7 @@ def conflicting_updates(
     seed: int = 0,
     throttles: ThrottleCount | None = None,
     conflicts: ConflictCount | None = None,
-) -> tuple[list[str], list[ConflictWrite]]:
+) -> ConflictingWrites:
     """Every region updates the same ``keys`` items at the same time (``rounds`` times each, in its own
     random order), stamping its own clock, skewed by ``clock_skew_s[region]``. Returns keys and writes;
     a throttled update (or one refused for a write conflict, on a strong table) is backed off and sent
@@ -162,7 +173,7 @@ def conflicting_updates(
                     )
 
     run_together([(writer, (r, n)) for n, r in enumerate(regions)])
-    return names, writes
+    return ConflictingWrites(keys=names, writes=writes)
 
 
 def read_items(
@@ -203,16 +214,25 @@ def read_items(
     return found
 
 
-class ConvergenceSample(BaseModel):
+class ConvergenceSample(BaseModel, frozen=True):
+    """One poll of every region: when (seconds after the first), and how many keys still differed."""
+
     seconds: float
     diverging_keys: int
 
 
-class Convergence(BaseModel):
+class Convergence(BaseModel, frozen=True):
+    """How the replicas converged: the time it took, each poll, and the items every region held last."""
+
     seconds: float
     samples: list[ConvergenceSample]
     throttles: int = 0  # polls throttled (or with unprocessed keys), backed off and sent again
     items: dict[str, dict[str, dict[str, Any]]]  # region -> key -> item
+
+    @property
+    def agreed_items(self) -> dict[str, dict[str, Any]]:
+        """The items (key -> item) of the first region: those every region holds once converged."""
+        return next(iter(self.items.values()))
 
 
 def wait_for_convergence(
@@ -249,7 +269,10 @@ def wait_for_convergence(
     return Convergence(seconds=samples[-1].seconds, samples=samples, items=items, throttles=throttles.total)
 
 
-class Outcome(BaseModel):
+class Outcome(BaseModel, frozen=True):
+    """One item after the storm: the value every replica kept, the region that wrote it, how many writes
+    it received, and the region whose write carried the latest client clock."""
+
     key: str
     value: str
     winner: str
@@ -278,21 +301,89 @@ def outcomes(writes: list[ConflictWrite], final: dict[str, dict[str, Any]]) -> l
     return rows
 
 
-def check_converged(writes: list[ConflictWrite], convergence: Convergence) -> dict[str, Any]:
+class IdenticalReplicas(BaseModel, frozen=True):
+    """What ``check_converged`` found: ``regions`` replicas holding the same ``items`` items (``sha256``,
+    their digest), each a value that was written."""
+
+    regions: int
+    items: int
+    sha256: str
+
+
+def check_converged(writes: list[ConflictWrite], convergence: Convergence) -> IdenticalReplicas:
     """Raises AssertionError unless every replica holds identical items, each a value that was written."""
     digests = {region: digest_of_items(region, items.values()).sha256 for region, items in convergence.items.items()}
     if len(set(digests.values())) != 1:
         raise AssertionError(f"replicas differ after convergence: {digests}")
     written = {(w.key, w.value) for w in writes}
-    final = next(iter(convergence.items.values()))
+    final = convergence.agreed_items
     strays = [key for key, item in final.items() if (key, item["value"]["S"]) not in written]
     if strays:
         raise AssertionError(f"values nobody wrote: {strays[:5]}")
-    return {"regions": len(digests), "items": len(final), "sha256": next(iter(digests.values()))}
+    return IdenticalReplicas(regions=len(digests), items=len(final), sha256=next(iter(digests.values())))
 
 
 def winner_counts(rows: list[Outcome]) -> dict[str, int]:
+    """Region -> how many items its write won."""
     return dict(Counter(row.winner for row in rows))
+
+
+class Storm(BaseModel, frozen=True):
+    """One storm under one replication delay (``scenario``): its writes, how the replicas converged, what
+    they agreed on, and the calls backed off on the way."""
+
+    scenario: str
+    writes: list[ConflictWrite]
+    convergence: Convergence
+    replicas: IdenticalReplicas
+    throttled_calls: int  # writes and convergence polls throttled, backed off and sent again
+    conflicts_retried: int  # writes refused with ReplicatedWriteConflictException (strong tables), sent again
+
+    def outcomes(self) -> list[Outcome]:
+        """Per item: who won, and who the client clocks would have said."""
+        return outcomes(self.writes, self.convergence.agreed_items)
+
+    def row(self) -> dict[str, Any]:
+        """One line of 08's storm table."""
+        return {
+            "scenario": self.scenario,
+            "writes": len(self.writes),
+            "conflicts retried": self.conflicts_retried,
+            "converged after s": self.convergence.seconds,
+            "identical items": self.replicas.items,
+            "throttled calls": self.throttled_calls,
+            "checksum": self.replicas.sha256[:16],
+        }
+
+
+def storm(
+    clients: AwsClients,
+    regions: list[str],
+    table_name: str,
+    keys: int,
+    rounds: int,
+    clock_skew_s: dict[str, float] | None,
+    timeout_s: float,
+    delay: str | None,
+) -> Storm:
+    """``conflicting_updates`` from every region under the replication ``delay`` (see
+    ``replication_delay``), then the wait until every replica holds the same items, checked by
+    ``check_converged`` (which raises AssertionError if they differ or hold a value nobody wrote)."""
+    with replication_delay(clients, delay) as scenario:
+        throttles, conflicts = ThrottleCount(), ConflictCount()
+        written = conflicting_updates(
+            clients, regions, table_name, keys, rounds, clock_skew_s, throttles=throttles, conflicts=conflicts
+        )
+        convergence = wait_for_convergence(clients, regions, table_name, written.keys, timeout_s)
+        replicas = check_converged(written.writes, convergence)
+    return Storm(
+        scenario=scenario,
+        writes=written.writes,
+        convergence=convergence,
+        replicas=replicas,
+        throttled_calls=throttles.total + convergence.throttles,
+        conflicts_retried=conflicts.total,
+    )
 
 
 @contextlib.contextmanager
@@ -331,7 +422,7 @@ def _delay_text(description: dict[str, Any]) -> str:
 # ----- safe patterns -------------------------------------------------------------------------
 
 
-class VersionConflict(RuntimeError):
+class VersionConflict(GlobalTablesError, RuntimeError):
     """The item changed since it was read: read it again and reapply the change."""
 
 
@@ -351,15 +442,24 @@ def versioned_put(
             **({"ExpressionAttributeValues": values} if values else {}),
         )
     except botocore.exceptions.ClientError as error:
-        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+        if aws_error_code(error) == "ConditionalCheckFailedException":
             raise VersionConflict(f"{key} is no longer at version {expected_version}") from None
         raise
     return new_version
 
 
+class VersionedIncrements(BaseModel, frozen=True):
+    """Concurrent read-modify-write increments with a version check, in one region: the balance every
+    increment should make, the balance made, and the version conflicts read again and retried."""
+
+    expected: int
+    balance: int
+    conflicts_retried: int
+
+
 def optimistic_increments(
     client: Any, table_name: str, key: dict[str, Any], writers: int, increments: int
-) -> dict[str, int]:
+) -> VersionedIncrements:
     """``writers`` threads each add 1, ``increments`` times, by read-modify-write with a version check and
     retry on conflict (in one region). Returns the final balance and how many conflicts were retried."""
     client.put_item(
@@ -386,11 +486,9 @@ def optimistic_increments(
 
     run_together([(writer, (n,)) for n in range(writers)])
     final = client.get_item(TableName=table_name, Key=key, ConsistentRead=True)["Item"]
-    return {
-        "expected": writers * increments,
-        "balance": int(final["balance"]["N"]),
-        "conflicts_retried": sum(retried.values()),
-    }
+    return VersionedIncrements(
+        expected=writers * increments, balance=int(final["balance"]["N"]), conflicts_retried=sum(retried.values())
+    )
 
 
 def idempotent_add(client: Any, table_name: str, counter: str, shard: str, request_id: str, amount: int) -> bool:
@@ -413,7 +511,7 @@ def idempotent_add(client: Any, table_name: str, counter: str, shard: str, reque
         )
         return True
     except botocore.exceptions.ClientError as error:
-        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+        if aws_error_code(error) == "ConditionalCheckFailedException":
             return False
         raise
 
@@ -429,9 +527,18 @@ def counter_total(client: Any, table_name: str, counter: str) -> int:
     return sum(int(item.get("total", {"N": "0"})["N"]) for item in response["Items"])
 
 
+class CounterTotals(BaseModel, frozen=True):
+    """The counter demonstration's totals, identical in every region: what every increment should make,
+    the naive shared counter's, and the sharded idempotent counter's."""
+
+    expected: int
+    naive_total: int
+    sharded_idempotent_total: int
+
+
 def counter_demo(
     clients: AwsClients, regions: list[str], table_name: str, increments: int, timeout_s: float
-) -> dict[str, Any]:
+) -> CounterTotals:
     """Every region adds 1 ``increments`` times, and retries each request once (as after a timeout).
 
     Naive: all regions ``ADD`` to one shared item; last writer wins per item, so increments made in one
@@ -469,16 +576,28 @@ def counter_demo(
         return len(set(naive.values())) == 1 and set(safe.values()) == {expected}, {"naive": naive, "safe": safe}
 
     totals = wait_until(settled, "counters identical in every region", timeout_s, 0.05)
-    return {
-        "expected": expected,
-        "naive_total": next(iter(totals["naive"].values())),
-        "sharded_idempotent_total": next(iter(totals["safe"].values())),
-    }
+    return CounterTotals(
+        expected=expected,
+        naive_total=next(iter(totals["naive"].values())),
+        sharded_idempotent_total=next(iter(totals["safe"].values())),
+    )
+
+
+class VersionRace(BaseModel, frozen=True):
+    """Two regions' conditional claims of the same item version: which were accepted (region -> bool),
+    the owner every region finally holds, and whether an accepted claim was lost (both accepted)."""
+
+    accepted: dict[str, bool]
+    final_owner: str
+
+    @property
+    def lost_update(self) -> bool:
+        return sum(self.accepted.values()) > 1
 
 
 def cross_region_version_race(
     clients: AwsClients, regions: list[str], table_name: str, timeout_s: float
-) -> dict[str, Any]:
+) -> VersionRace:
     """Two regions update the same item at version 1 at the same moment. On an eventually consistent
     table each region checks the condition against its own replica, so both writes are accepted, and one
     of them is then lost to last writer wins: version checks protect within a region only (route an
@@ -524,7 +643,7 @@ def cross_region_version_race(
         return len(owners) == 1, owners
 
     owners = wait_until(settled, "the raced item identical everywhere", timeout_s, 0.02)
-    return {"accepted": accepted, "final_owner": owners.pop(), "lost_update": sum(accepted.values()) > 1}
+    return VersionRace(accepted=accepted, final_owner=owners.pop())
 
 
 # ----- the two modes side by side -----------------------------------------------------------------
@@ -639,28 +758,45 @@ def ensure_companion(clients: AwsClients, run: RunState, plan: CompanionPlan) ->
     if not plan.available:
         raise ValueError(f"no companion table: {plan.unavailable}")
     primary, name, timeout = plan.regions[0], plan.table_name, run.params.wait_timeout_s
-    ddb = clients.client("dynamodb", primary)
     run.record(KIND_TABLE, name, primary, notebook=NOTEBOOK, companion=plan.consistency)
     if describe(clients, primary, name) is None:
         try:
-            ddb.create_table(**_companion_definition(name, run.run_id))
+            clients.client("dynamodb", primary).create_table(**_companion_definition(name, run.run_id))
         except botocore.exceptions.ClientError as error:
-            if error.response["Error"]["Code"] != "ResourceInUseException":
+            if aws_error_code(error) != "ResourceInUseException":
                 raise
     table = wait_for_table(clients, primary, name, timeout)
     if plan.consistency == "eventual":
-        for region in plan.regions[1:]:
-            run.record(KIND_REPLICA, name, region, notebook=NOTEBOOK, companion=plan.consistency)
-            if region not in {r["RegionName"] for r in table.get("Replicas", [])}:
-                retry_on_codes(
-                    lambda region=region: ddb.update_table(
-                        TableName=name, ReplicaUpdates=[{"Create": {"RegionName": region}}]
-                    ),
-                    TABLE_BUSY,
-                    timeout,
-                )
-            table = wait_for_replica(clients, primary, region, name, timeout)
-        return table
+        return _add_eventual_replicas(clients, run, plan, table)
+    return _make_strong(clients, run, plan, table)
+
+
+def _add_eventual_replicas(
+    clients: AwsClients, run: RunState, plan: CompanionPlan, table: dict[str, Any]
+) -> dict[str, Any]:
+    """One replica at a time (AWS adds one per UpdateTable), each recorded before its call; the table's
+    description once the last is ACTIVE."""
+    primary, name, timeout = plan.regions[0], plan.table_name, run.params.wait_timeout_s
+    ddb = clients.client("dynamodb", primary)
+    for region in plan.regions[1:]:
+        run.record(KIND_REPLICA, name, region, notebook=NOTEBOOK, companion=plan.consistency)
+        if region not in {r["RegionName"] for r in table.get("Replicas", [])}:
+            retry_on_codes(
+                lambda region=region: ddb.update_table(
+                    TableName=name, ReplicaUpdates=[{"Create": {"RegionName": region}}]
+                ),
+                TABLE_BUSY,
+                timeout,
+            )
+        table = wait_for_replica(clients, primary, region, name, timeout)
+    return table
+
+
+def _make_strong(clients: AwsClients, run: RunState, plan: CompanionPlan, table: dict[str, Any]) -> dict[str, Any]:
+    """The replicas and the witness, recorded first, made in one UpdateTable with
+    ``MultiRegionConsistency`` ``STRONG`` (unless an earlier attempt's call went through); the table's
+    description once it, every replica and the witness are ACTIVE."""
+    primary, name, timeout = plan.regions[0], plan.table_name, run.params.wait_timeout_s
     for region in plan.regions[1:]:
         run.record(KIND_REPLICA, name, region, notebook=NOTEBOOK, companion=plan.consistency, consistency="strong")
     if plan.witness:
@@ -673,7 +809,7 @@ def ensure_companion(clients: AwsClients, run: RunState, plan: CompanionPlan) ->
     if not requested:
         witness = {"GlobalTableWitnessUpdates": [{"Create": {"RegionName": plan.witness}}]} if plan.witness else {}
         retry_on_codes(
-            lambda: ddb.update_table(
+            lambda: clients.client("dynamodb", primary).update_table(
                 TableName=name,
                 ReplicaUpdates=[{"Create": {"RegionName": region}} for region in plan.regions[1:]],
                 MultiRegionConsistency=STRONG,
@@ -707,7 +843,7 @@ def remove_companion(clients: AwsClients, run: RunState, plan: CompanionPlan) ->
     return steps
 
 
-class RegionTally(BaseModel):
+class RegionTally(BaseModel, frozen=True):
     """What one region's writer saw in the contended workload."""
 
     region: str
@@ -719,7 +855,7 @@ class RegionTally(BaseModel):
     lost_updates: int = 0  # acknowledged, and not in the item every region finally holds
 
 
-class ContendedOutcome(BaseModel):
+class ContendedOutcome(BaseModel, frozen=True):
     """One mode's outcome of the contended workload: per region, and whether the replicas converged to
     items holding only values that were written."""
 
@@ -753,6 +889,67 @@ class ContendedOutcome(BaseModel):
         }
 
 
+class TokensAdded(BaseModel, frozen=True):
+    """One region's writer in the contended workload: its tally (the updates lost are counted later, once
+    the replicas agree) and the (item, token) pairs acknowledged to it."""
+
+    tally: RegionTally
+    tokens: list[tuple[str, str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Contention:
+    """The fixed facts of one contended workload: where, on which items, how many writes per region."""
+
+    table_name: str
+    regions: list[str]
+    items: list[str]
+    writes_per_region: int
+    timeout_s: float
+    seed: int
+
+    @staticmethod
+    def key(item: str) -> dict[str, Any]:
+        return {"PK": {"S": item}, "SK": {"S": SORT_KEY}}
+
+    def add_tokens(self, clients: AwsClients, number: int, start: threading.Barrier) -> TokensAdded:
+        """Region ``number``'s writer: each write adds one token to an item picked at random; right after
+        it is acknowledged, the next region reads the item, strongly consistent."""
+        region = self.regions[number]
+        client = unretried_client(clients, region)
+        reader = unretried_client(clients, self.regions[(number + 1) % len(self.regions)])
+        rng = random.Random(self.seed * 100 + number)
+        throttles, conflicts = ThrottleCount(), ConflictCount()
+        tokens: list[tuple[str, str]] = []
+        stale = 0
+        start.wait()
+        for index in range(self.writes_per_region):
+            item, token = rng.choice(self.items), f"{region}#{index:04d}"
+            update = functools.partial(
+                client.update_item,
+                TableName=self.table_name,
+                Key=self.key(item),
+                UpdateExpression="ADD tokens :t SET last_writer = :w, entity = :e",
+                ExpressionAttributeValues={":t": {"SS": [token]}, ":w": {"S": region}, ":e": {"S": "contended"}},
+            )
+            call_backing_off(update, throttles, self.timeout_s, conflicts=conflicts)
+            tokens.append((item, token))
+            read = functools.partial(
+                reader.get_item, TableName=self.table_name, Key=self.key(item), ConsistentRead=True
+            )
+            found = call_backing_off(read, throttles, self.timeout_s).get("Item", {})
+            stale += token not in found.get("tokens", {}).get("SS", [])
+        tally = RegionTally(
+            region=region,
+            writes=len(tokens),
+            reads=len(tokens),
+            stale_reads=stale,
+            throttles=throttles.total,
+            conflicts_retried=conflicts.total,
+        )
+        return TokensAdded(tally=tally, tokens=tokens)
+
+
 def contended_workload(
     clients: AwsClients,
     regions: list[str],
@@ -776,61 +973,48 @@ def contended_workload(
     from another region is refused (``ReplicatedWriteConflictException``, counted and retried), and the
     ``ADD`` applies to the latest item, so nothing is lost and no strongly consistent read is stale."""
     marker = uuid.uuid4().hex[:8]
-    names = [f"{CONTENDED_PREFIX}#{marker}#{i:03d}" for i in range(keys)]
-    tallies = {region: RegionTally(region=region) for region in regions}
-    acknowledged: dict[str, set[str]] = {name: set() for name in names}
-    by_region: dict[str, set[tuple[str, str]]] = {region: set() for region in regions}
-    lock = threading.Lock()
-    start = threading.Barrier(len(regions), timeout=120)
+    items = [f"{CONTENDED_PREFIX}#{marker}#{i:03d}" for i in range(keys)]
+    contention = _Contention(table_name, regions, items, writes_per_region, timeout_s, seed)
+    added: dict[str, TokensAdded] = {}
+    start = threading.Barrier(len(regions), timeout=120)  # a writer that died must not hang the others
 
     def writer(number: int, region: str) -> None:
-        client = unretried_client(clients, region)
-        reader_region = regions[(number + 1) % len(regions)]
-        reader = unretried_client(clients, reader_region)
-        rng = random.Random(seed * 100 + number)
-        throttles, conflicts = ThrottleCount(), ConflictCount()
-        tally = tallies[region]
-        start.wait()
-        for index in range(writes_per_region):
-            name = rng.choice(names)
-            key = {"PK": {"S": name}, "SK": {"S": SORT_KEY}}
-            token = f"{region}#{index:04d}"
-            update = functools.partial(
-                client.update_item,
-                TableName=table_name,
-                Key=key,
-                UpdateExpression="ADD tokens :t SET last_writer = :w, entity = :e",
-                ExpressionAttributeValues={":t": {"SS": [token]}, ":w": {"S": region}, ":e": {"S": "contended"}},
-            )
-            call_backing_off(update, throttles, timeout_s, conflicts=conflicts)
-            with lock:
-                acknowledged[name].add(token)
-                by_region[region].add((name, token))
-            read = functools.partial(reader.get_item, TableName=table_name, Key=key, ConsistentRead=True)
-            item = call_backing_off(read, throttles, timeout_s).get("Item", {})
-            tally.writes += 1
-            tally.reads += 1
-            tally.stale_reads += token not in item.get("tokens", {}).get("SS", [])
-        tally.throttles, tally.conflicts_retried = throttles.total, conflicts.total
+        added[region] = contention.add_tokens(clients, number, start)
 
     run_together([(writer, (n, r)) for n, r in enumerate(regions)])
-    written = [name for name in names if acknowledged[name]]
-    convergence = wait_for_convergence(clients, regions, table_name, written, timeout_s)
+    return _count_losses(clients, contention, [added[region] for region in regions], consistency, scenario)
+
+
+def _count_losses(
+    clients: AwsClients, contention: _Contention, added: list[TokensAdded], consistency: Consistency, scenario: str
+) -> ContendedOutcome:
+    """Once every region holds identical items: per region, the acknowledged tokens they do not hold
+    (updates lost), and over all, the tokens they hold that nobody had acknowledged."""
+    acknowledged: dict[str, set[str]] = {item: set() for item in contention.items}
+    for tokens_added in added:
+        for item, token in tokens_added.tokens:
+            acknowledged[item].add(token)
+    written = [item for item in contention.items if acknowledged[item]]
+    convergence = wait_for_convergence(
+        clients, contention.regions, contention.table_name, written, contention.timeout_s
+    )
     digests = {digest_of_items(r, items.values()).sha256 for r, items in convergence.items.items()}
-    final = convergence.items[regions[0]]
-    kept = {name: set(final[name].get("tokens", {}).get("SS", [])) for name in written}
-    for region, tokens in by_region.items():
-        tallies[region].lost_updates = sum(token not in kept[name] for name, token in tokens)
-    strays = sum(len(kept[name] - acknowledged[name]) for name in written)
+    kept = {item: set(convergence.agreed_items[item].get("tokens", {}).get("SS", [])) for item in written}
+    per_region = [
+        tokens_added.tally.model_copy(
+            update={"lost_updates": sum(token not in kept[item] for item, token in tokens_added.tokens)}
+        )
+        for tokens_added in added
+    ]
     return ContendedOutcome(
         consistency=consistency,
-        table_name=table_name,
+        table_name=contention.table_name,
         scenario=scenario,
-        keys=keys,
-        per_region=[tallies[region] for region in regions],
+        keys=len(contention.items),
+        per_region=per_region,
         converged_after_s=convergence.seconds,
         identical_everywhere=len(digests) == 1,
-        values_nobody_wrote=strays,
+        values_nobody_wrote=sum(len(kept[item] - acknowledged[item]) for item in written),
     )
 
 

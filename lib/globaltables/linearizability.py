@@ -28,6 +28,7 @@ region is writing) with capped exponential backoff and jitter.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import random
@@ -41,9 +42,9 @@ import botocore.exceptions
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from globaltables.clients import AwsClients
+from globaltables.errors import aws_error_code
 from globaltables.parallel import run_together
 from globaltables.throttling import THROTTLE_CODES, WRITE_CONFLICT_CODES, Backoff, is_write_conflict
-from globaltables.waiting import error_code
 
 SORT_KEY = "register"
 # Refusals after which nothing was applied: sending the same write again is safe.
@@ -273,29 +274,91 @@ def check(history: Sequence[Operation]) -> Verdict:
 # ----- recording histories against DynamoDB --------------------------------------------------------------
 
 
-def _attempted(
-    call: Callable[[], Any], retried: bool, rng: random.Random, attempts: int
-) -> tuple[Any, int, str | None, bool | None]:
+@dataclasses.dataclass(frozen=True)
+class _Attempts:
+    """What sending one call came to, refusals sent again included: the answer (None unless ``ok``), the
+    write conflicts met, the error code of a failed or ambiguous call, and ``ok``: True done, False
+    refused by AWS (a 4xx: nothing applied), None unknown (a 5xx, a timeout, a lost connection)."""
+
+    answer: Any
+    conflicts: int
+    error: str | None
+    ok: bool | None
+
+
+def _attempted(call: Callable[[], Any], retried: bool, rng: random.Random, attempts: int) -> _Attempts:
     """``call()`` with the refusals of RETRIED_CODES sent again (when ``retried``) after a capped
-    exponential backoff with full jitter. Returns (answer, conflicts, error, ok): ok False when AWS
-    refused (a 4xx: nothing applied), None when the outcome is unknown (a 5xx, a timeout, a lost
-    connection)."""
+    exponential backoff with full jitter, up to ``attempts`` attempts in all."""
     backoff = Backoff(first_s=0.01, cap_s=0.25, rng=rng)
     conflicts = 0
     for attempt in range(attempts):
         try:
-            return call(), conflicts, None, True
+            return _Attempts(call(), conflicts, None, True)
         except botocore.exceptions.ClientError as error:
-            code = error_code(error) or "ClientError"
+            code = aws_error_code(error) or "ClientError"
             conflicts += is_write_conflict(error)
             if retried and code in RETRIED_CODES and attempt + 1 < attempts:
                 time.sleep(backoff.next_pause())
                 continue
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
-            return None, conflicts, code, False if status < 500 else None
+            return _Attempts(None, conflicts, code, False if status < 500 else None)
         except botocore.exceptions.BotoCoreError as error:
-            return None, conflicts, type(error).__name__, None
+            return _Attempts(None, conflicts, type(error).__name__, None)
     raise AssertionError("unreachable: the last attempt returns")
+
+
+@dataclasses.dataclass(frozen=True)
+class _RecordingClient:
+    """One client of a recorded history: its name and region, its DynamoDB client (retries off), the
+    table, and its own random source (for the backoff's jitter)."""
+
+    name: str
+    region: str
+    client: Any
+    table_name: str
+    rng: random.Random
+
+    def read(self, key: str, consistent_read: bool) -> Operation:
+        """One GetItem, never sent again: a read that fails is recorded failed."""
+        item_key = {"PK": {"S": key}, "SK": {"S": SORT_KEY}}
+        get = functools.partial(
+            self.client.get_item, TableName=self.table_name, Key=item_key, ConsistentRead=consistent_read
+        )
+        invoked = time.monotonic()
+        attempts = _attempted(get, retried=False, rng=self.rng, attempts=1)
+        completed = time.monotonic()
+        found = attempts.ok and "Item" in attempts.answer
+        return Operation(
+            client=self.name,
+            region=self.region,
+            kind="read",
+            key=key,
+            value=attempts.answer["Item"]["value"]["S"] if found else None,
+            invoked_at=invoked,
+            completed_at=completed,
+            ok=bool(attempts.ok),
+            error=attempts.error,
+        )
+
+    def write(self, key: str, value: str, write_attempts: int) -> Operation:
+        """One PutItem of ``value``, sent again while refused with a write conflict or a throttle."""
+        item = {"PK": {"S": key}, "SK": {"S": SORT_KEY}, "value": {"S": value}}
+        put = functools.partial(self.client.put_item, TableName=self.table_name, Item=item)
+        invoked = time.monotonic()
+        attempts = _attempted(put, retried=True, rng=self.rng, attempts=write_attempts)
+        completed = time.monotonic()
+        return Operation(
+            client=self.name,
+            region=self.region,
+            kind="write",
+            key=key,
+            value=value,
+            invoked_at=invoked,
+            completed_at=completed,
+            ok=attempts.ok,
+            conflicts=attempts.conflicts,
+            error=attempts.error,
+        )
 
 
 def record_history(
@@ -336,51 +399,18 @@ def record_history(
 
     def client_run(region: str, number: int, seed: int) -> None:
         own = random.Random(seed)
-        client = clients.client("dynamodb", region, retries=False)
-        name = f"{region}/{number}"
+        recording = _RecordingClient(
+            f"{region}/{number}", region, clients.client("dynamodb", region, retries=False), table_name, own
+        )
         start.wait()
         for step in range(operations_per_client):
             if pause_s > 0:
                 time.sleep(own.uniform(0, pause_s))
             key = own.choice(names)
-            item_key = {"PK": {"S": key}, "SK": {"S": SORT_KEY}}
             if own.random() < read_ratio:
-                get = functools.partial(
-                    client.get_item, TableName=table_name, Key=item_key, ConsistentRead=consistent_read
-                )
-                invoked = time.monotonic()
-                answer, _, error, ok = _attempted(get, retried=False, rng=own, attempts=1)
-                completed = time.monotonic()
-                value = answer["Item"]["value"]["S"] if ok and "Item" in answer else None
-                operation = Operation(
-                    client=name,
-                    region=region,
-                    kind="read",
-                    key=key,
-                    value=value,
-                    invoked_at=invoked,
-                    completed_at=completed,
-                    ok=bool(ok),
-                    error=error,
-                )
+                operation = recording.read(key, consistent_read)
             else:
-                value = f"{name}#{step}"
-                put = functools.partial(client.put_item, TableName=table_name, Item={**item_key, "value": {"S": value}})
-                invoked = time.monotonic()
-                _, conflicts, error, ok = _attempted(put, retried=True, rng=own, attempts=write_attempts)
-                completed = time.monotonic()
-                operation = Operation(
-                    client=name,
-                    region=region,
-                    kind="write",
-                    key=key,
-                    value=value,
-                    invoked_at=invoked,
-                    completed_at=completed,
-                    ok=ok,
-                    conflicts=conflicts,
-                    error=error,
-                )
+                operation = recording.write(key, f"{recording.name}#{step}", write_attempts)
             with lock:
                 history.append(operation)
 

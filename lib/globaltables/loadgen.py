@@ -330,93 +330,126 @@ def _send(call: Callable[[], Any], deadline: float) -> Sent:
             time.sleep(pause)
 
 
+@dataclass(frozen=True)
+class _Slot:
+    """When an operation is meant to be sent (``intended``, on ``time.perf_counter()``'s clock), and
+    whether it counts (sent after the warm-up)."""
+
+    intended: float
+    measured: bool
+
+
+class _LoadRun:
+    """One run of the harness: the plan, its clock (start, end of warm-up, deadline), and one recorder
+    per worker; ``worker`` is each thread's loop, ``tally`` what they measured once they stopped."""
+
+    def __init__(self, client: Any, table_name: str, plan: Any):
+        self.client, self.table_name, self.plan = client, table_name, plan
+        self.operations = tuple(plan.operation_names)
+        horizon = int(plan.warmup_s + (plan.duration_s or HORIZON_WITHOUT_DURATION_S)) + 2
+        self.recorders = [Recorder(horizon, self.operations) for _ in range(plan.workers)]
+        self.counter = itertools.count()
+        self.stop = threading.Event()
+        self.planned_s = plan.planned_s
+        self.started = time.perf_counter()
+        self.measure_from = self.started + plan.warmup_s
+        self.deadline = self.started + self.planned_s
+        paced = plan.mode == "closed" and plan.rate_cap_per_s
+        self.pacer = Pacer(plan.rate_cap_per_s, self.started) if paced else None
+
+    def open_slot(self, index: int) -> _Slot | None:
+        """The ``index``-th send of the open loop's schedule, once due; None when the schedule ends, or
+        when the run is still behind it at the deadline (the rest is counted as not sent)."""
+        offset = _offset(index, self.plan.rate_per_s)
+        if offset >= self.planned_s:
+            return None
+        intended = self.started + offset
+        wait = intended - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)  # due before the deadline: an on-time operation is sent
+        elif time.perf_counter() >= self.deadline:
+            return None
+        return _Slot(intended, offset >= self.plan.warmup_s)
+
+    def closed_slot(self) -> _Slot | None:
+        """The closed loop's next send: now, or at the pacer's next slot; None at the deadline."""
+        if self.pacer is not None:
+            slot = self.pacer.next_slot()
+            if slot >= self.deadline:
+                return None
+            time.sleep(max(0.0, slot - time.perf_counter()))
+        intended = time.perf_counter()
+        if intended >= self.deadline:
+            return None
+        return _Slot(intended, intended - self.started >= self.plan.warmup_s)
+
+    def worker(self, number: int) -> None:
+        rng = random.Random(self.plan.seed * 1000 + number)
+        next_operation = _operation_factory(self.client, self.table_name, self.plan, rng)
+        recorder = self.recorders[number]
+        while not self.stop.is_set():
+            index = next(self.counter)
+            if self.plan.operations is not None and index >= self.plan.operations:
+                return
+            slot = self.open_slot(index) if self.plan.mode == "open" else self.closed_slot()
+            if slot is None:
+                self.stop.set()
+                return
+            operation, call = next_operation()
+            with recorder.lock:
+                recorder.issued += 1
+                if slot.measured:
+                    recorder.sent += 1
+                    recorder.in_flight = operation
+            sent = _send(call, self.deadline)
+            done = time.perf_counter()
+            if slot.measured and not self.record(recorder, operation, sent, done - slot.intended, done):
+                return
+
+    def record(self, recorder: Recorder, operation: str, sent: Sent, latency_s: float, done: float) -> bool:
+        """Count a measured operation's outcome; False when it was answered after the run ended (already
+        counted as an error)."""
+        with recorder.lock:
+            if recorder.closed:
+                return False
+            recorder.in_flight = None
+            recorder.throttles[operation] += sent.throttles
+            recorder.conflicts[operation] += sent.conflicts
+            if sent.outcome == "failed":
+                recorder.errors[operation] += 1
+            elif sent.outcome == "done":
+                recorder.record(operation, latency_s, int(done - self.measure_from))
+        return True
+
+    def tally(self) -> Tally:
+        """What was measured, once the workers stopped (or were left behind with a call unanswered)."""
+        plan, recorders = self.plan, self.recorders
+        for recorder in recorders:  # a call still unanswered now is an error; its thread is left behind
+            with recorder.lock:
+                recorder.closed = True
+                if recorder.in_flight is not None:
+                    recorder.errors[recorder.in_flight] += 1
+        if plan.mode == "open":  # scheduled after warm-up, not sent
+            not_sent = due_after_warmup(plan, self.planned_s) - sum(recorder.sent for recorder in recorders)
+        elif plan.duration_s is None and plan.operations is not None:  # asked for, not sent before the cap
+            not_sent = plan.operations - sum(recorder.issued for recorder in recorders)
+        else:  # a closed loop with a duration promises no count
+            not_sent = 0
+        measured_s = max(0.0, min(time.perf_counter(), self.deadline) - self.measure_from)
+        return Tally.of(recorders, self.operations, measured_s, not_sent=max(0, not_sent))
+
+
 def run(client: Any, table_name: str, plan: Any) -> Tally:
     """Apply ``plan`` (a ``Plan``, or anything with its attributes) against one replica through
     ``client``; returns what was measured.
 
     Ends at ``plan.planned_s`` by the wall clock (plus ``IN_FLIGHT_GRACE_S`` for calls already sent),
     whatever the mode and however far behind an open-loop schedule is."""
-    operations = tuple(plan.operation_names)
-    horizon = int(plan.warmup_s + (plan.duration_s or HORIZON_WITHOUT_DURATION_S)) + 2
-    recorders = [Recorder(horizon, operations) for _ in range(plan.workers)]
-    counter = itertools.count()
-    stop = threading.Event()
-    planned_s = plan.planned_s
-    started = time.perf_counter()
-    measure_from = started + plan.warmup_s
-    deadline = started + planned_s
-    pacer = Pacer(plan.rate_cap_per_s, started) if plan.mode == "closed" and plan.rate_cap_per_s else None
-
-    def worker(number: int) -> None:
-        rng = random.Random(plan.seed * 1000 + number)
-        next_operation = _operation_factory(client, table_name, plan, rng)
-        recorder = recorders[number]
-        while not stop.is_set():
-            index = next(counter)
-            if plan.operations is not None and index >= plan.operations:
-                return
-            if plan.mode == "open":
-                offset = _offset(index, plan.rate_per_s)
-                if offset >= planned_s:
-                    stop.set()
-                    return
-                intended = started + offset
-                wait = intended - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)  # due before the deadline: an on-time operation is sent
-                elif time.perf_counter() >= deadline:
-                    stop.set()  # behind schedule at the deadline: the rest is counted as not sent
-                    return
-                measured = offset >= plan.warmup_s
-            else:
-                if pacer is not None:
-                    slot = pacer.next_slot()
-                    if slot >= deadline:
-                        stop.set()
-                        return
-                    time.sleep(max(0.0, slot - time.perf_counter()))
-                intended = time.perf_counter()
-                if intended >= deadline:
-                    stop.set()
-                    return
-                measured = intended - started >= plan.warmup_s
-            operation, call = next_operation()
-            with recorder.lock:
-                recorder.issued += 1
-                if measured:
-                    recorder.sent += 1
-                    recorder.in_flight = operation
-            sent = _send(call, deadline)
-            done = time.perf_counter()
-            if not measured:
-                continue
-            with recorder.lock:
-                if recorder.closed:  # answered after the run ended: already counted as an error
-                    return
-                recorder.in_flight = None
-                recorder.throttles[operation] += sent.throttles
-                recorder.conflicts[operation] += sent.conflicts
-                if sent.outcome == "failed":
-                    recorder.errors[operation] += 1
-                elif sent.outcome == "done":
-                    recorder.record(operation, done - intended, int(done - measure_from))
-
-    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(plan.workers)]
+    load = _LoadRun(client, table_name, plan)
+    threads = [threading.Thread(target=load.worker, args=(n,), daemon=True) for n in range(plan.workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(timeout=max(0.0, deadline + IN_FLIGHT_GRACE_S - time.perf_counter()))
-    stop.set()
-    for recorder in recorders:  # a call still unanswered now is an error; its thread is left behind
-        with recorder.lock:
-            recorder.closed = True
-            if recorder.in_flight is not None:
-                recorder.errors[recorder.in_flight] += 1
-    if plan.mode == "open":  # scheduled after warm-up, not sent
-        not_sent = due_after_warmup(plan, planned_s) - sum(recorder.sent for recorder in recorders)
-    elif plan.duration_s is None and plan.operations is not None:  # asked for, not sent before the cap
-        not_sent = plan.operations - sum(recorder.issued for recorder in recorders)
-    else:  # a closed loop with a duration promises no count
-        not_sent = 0
-    measured_s = max(0.0, min(time.perf_counter(), deadline) - measure_from)
-    return Tally.of(recorders, operations, measured_s, not_sent=max(0, not_sent))
+        thread.join(timeout=max(0.0, load.deadline + IN_FLIGHT_GRACE_S - time.perf_counter()))
+    load.stop.set()
+    return load.tally()

@@ -1,5 +1,6 @@
 """Conflicts across regions: convergence checking, outcomes, and the safe patterns."""
 
+import pydantic
 import pytest
 from globaltables import conflicts
 from globaltables.conflicts import ConflictWrite, Convergence, check_converged
@@ -28,8 +29,8 @@ def writes(*values):
 
 def test_checker_accepts_identical_replicas_holding_a_written_value():
     same = {"k": item("a#0", "a")}
-    verdict = check_converged(writes("a#0", "b#0"), Convergence(seconds=0, samples=[], items={"r1": same, "r2": same}))
-    assert verdict["items"] == 1 and verdict["regions"] == 2
+    replicas = check_converged(writes("a#0", "b#0"), Convergence(seconds=0, samples=[], items={"r1": same, "r2": same}))
+    assert replicas.items == 1 and replicas.regions == 2
 
 
 def test_checker_refuses_differing_replicas():
@@ -50,18 +51,41 @@ def test_checker_refuses_a_value_nobody_wrote():
 def test_storm_from_every_region_converges(clients, admin, global_table, delay):
     with conflicts.replication_delay(clients, delay) as scenario:
         assert delay in scenario
-        keys, done = conflicts.conflicting_updates(
+        written = conflicts.conflicting_updates(
             clients, REGIONS, global_table, keys=30, rounds=2, clock_skew_s={"ap-southeast-1": 5}
         )
-        convergence = conflicts.wait_for_convergence(clients, REGIONS, global_table, keys, timeout_s=30)
-    assert len(done) == 3 * 30 * 2
-    verdict = check_converged(done, convergence)
-    assert verdict["items"] == 30
-    rows = conflicts.outcomes(done, convergence.items["us-east-1"])
+        convergence = conflicts.wait_for_convergence(clients, REGIONS, global_table, written.keys, timeout_s=30)
+    assert len(written.writes) == 3 * 30 * 2
+    assert check_converged(written.writes, convergence).items == 30
+    rows = conflicts.outcomes(written.writes, convergence.items["us-east-1"])
     assert sum(conflicts.winner_counts(rows).values()) == 30
     # The skewed clock always "predicts" its own region; the replicas do not follow it every time.
     assert {r.latest_client_clock_region for r in rows} == {"ap-southeast-1"}
     assert admin.status()["delay"]["kind"] == "fixed" and admin.status()["delay"]["value_ms"] == 0  # restored
+
+
+def test_a_storm_reads_as_its_scenario_convergence_and_winners(clients, admin, global_table):
+    skew = {"ap-southeast-1": 5.0}
+    storm = conflicts.storm(clients, REGIONS, global_table, 6, 1, skew, timeout_s=30, delay="fixed:50")
+    assert storm.scenario == "replication delay fixed:50 ms"
+    assert len(storm.writes) == 3 * 6 and storm.replicas.items == 6 and storm.replicas.regions == 3
+    assert storm.convergence.seconds == storm.convergence.samples[-1].seconds
+    assert storm.throttled_calls == 0 and storm.conflicts_retried == 0  # on demand, eventual
+    assert len(storm.outcomes()) == 6 and {row.key for row in storm.outcomes()} == set(storm.convergence.agreed_items)
+    row = storm.row()
+    assert list(row) == [
+        "scenario",
+        "writes",
+        "conflicts retried",
+        "converged after s",
+        "identical items",
+        "throttled calls",
+        "checksum",
+    ]
+    assert row["checksum"] == storm.replicas.sha256[:16]
+    assert admin.status()["delay"]["value_ms"] == 0  # restored
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        storm.scenario = "changed"
 
 
 def test_version_check_prevents_lost_updates_in_one_region(clients, global_table):
@@ -72,14 +96,14 @@ def test_version_check_prevents_lost_updates_in_one_region(clients, global_table
         writers=4,
         increments=5,
     )
-    assert result["balance"] == result["expected"] == 20
+    assert result.balance == result.expected == 20
 
 
 def test_version_check_does_not_protect_across_regions(clients, global_table):
     with conflicts.replication_delay(clients, "fixed:300"):
         race = conflicts.cross_region_version_race(clients, REGIONS, global_table, timeout_s=30)
-    assert race["accepted"] == {"us-east-1": True, "eu-west-1": True}
-    assert race["lost_update"] is True
+    assert race.accepted == {"us-east-1": True, "eu-west-1": True}
+    assert race.lost_update is True
 
 
 def test_idempotent_add_applies_a_request_once(clients, global_table):
@@ -93,8 +117,8 @@ def test_idempotent_add_applies_a_request_once(clients, global_table):
 def test_sharded_idempotent_counter_is_exact_where_a_shared_one_loses_increments(clients, global_table):
     with conflicts.replication_delay(clients, "fixed:200"):
         result = conflicts.counter_demo(clients, REGIONS, global_table, increments=10, timeout_s=30)
-    assert result["sharded_idempotent_total"] == result["expected"] == 30
-    assert result["naive_total"] < 30
+    assert result.sharded_idempotent_total == result.expected == 30
+    assert result.naive_total < 30
 
 
 def test_delay_scenarios_on_aws_run_once(embedded_aws):
@@ -112,9 +136,10 @@ def test_storm_and_strongly_consistent_polling_on_a_tiny_provisioned_table_back_
     regions = REGIONS[:2]
     name = provisioned_global_table(capacity_clients, regions, units=2)
     write_throttles = ThrottleCount()
-    keys, written = conflicts.conflicting_updates(capacity_clients, regions, name, 4, 3, throttles=write_throttles)
+    written = conflicts.conflicting_updates(capacity_clients, regions, name, 4, 3, throttles=write_throttles)
+    keys = written.keys
     convergence = conflicts.wait_for_convergence(capacity_clients, regions, name, keys, timeout_s=60)
-    assert check_converged(written, convergence)["items"] == 4  # nothing failed
+    assert check_converged(written.writes, convergence).items == 4  # nothing failed
     # 08 polls every 50 ms, strongly consistent: far beyond 2 read units a second.
     poll_throttles = ThrottleCount()
     for _ in range(200):
@@ -260,3 +285,10 @@ def test_a_strong_companion_is_made_in_one_call_and_dissolved_by_cleanup(clients
     conflicts.remove_companion(clients, run, plan)
     assert not run.resources()
     assert all(conflicts.describe(clients, region, plan.table_name) is None for region in US[:2])
+
+
+def test_a_version_conflict_is_one_of_the_runbook_errors():
+    from globaltables.errors import GlobalTablesError
+
+    error = conflicts.VersionConflict("changed")
+    assert isinstance(error, GlobalTablesError) and isinstance(error, RuntimeError)

@@ -112,3 +112,17 @@ def test_log_tail_is_at_most_4_kb(clients, role_arn):
     name = deploy(clients, role_arn, "def handler(event, context):\n    print('x' * 10000)\n    return 1\n")
     _, result, log = call(clients, name, {})
     assert result == 1 and len(log.encode()) <= 4096 and log.rstrip().splitlines()[-1].startswith("REPORT")
+
+
+def test_the_executor_answers_a_typed_result_that_moto_receives_as_its_triple():
+    from types import SimpleNamespace
+
+    from globaltables.local.functions.executor import InvocationResult, invoke
+
+    result = invoke(SimpleNamespace(run_time="nodejs20.x"), {})
+    assert isinstance(result, InvocationResult) and result.errored
+    assert json.loads(result.payload)["errorType"] == "Runtime.Unsupported"
+    assert result.log_tail == "Runtime nodejs20.x is not supported by the embedded AWS\n"
+    assert result.as_moto_answer() == (result.payload, True, result.log_tail)
+    with pytest.raises(AttributeError):
+        result.errored = False  # frozen: an answer is read, never changed

@@ -16,6 +16,7 @@ reserved concurrency (``PutFunctionConcurrency`` is stored by moto, not applied)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -93,17 +94,43 @@ def code_directory(zip_bytes: bytes) -> Path:
     return target
 
 
-def _unsupported(runtime: str) -> tuple[str, bool, str]:
+@dataclasses.dataclass(frozen=True)
+class InvocationResult:
+    """What one invocation answers: ``payload``, the handler's result as JSON (or Lambda's error document),
+    ``errored``, whether it is an error (Invoke's ``FunctionError``), and ``log_tail``, the end of its log
+    (what ``LogType=Tail`` returns)."""
+
+    payload: str
+    errored: bool
+    log_tail: str
+
+    def as_moto_answer(self) -> tuple[str, bool, str]:
+        """As moto's ``LambdaFunction._invoke_lambda`` answers: (payload, errored, log)."""
+        return self.payload, self.errored, self.log_tail
+
+
+@dataclasses.dataclass(frozen=True)
+class _HandlerRun:
+    """How the handler's process ended: the payload and whether it is an error, its output, its duration."""
+
+    payload: str
+    errored: bool
+    output: str
+    duration_ms: float
+
+
+def _unsupported(runtime: str) -> InvocationResult:
     payload = {
         "errorType": "Runtime.Unsupported",
         "errorMessage": f"the embedded AWS runs Python functions only (python3.x runtimes); {runtime!r} cannot be "
         "invoked here. Deploy a Python function, or run this step against real AWS.",
     }
-    return json.dumps(payload), True, f"Runtime {runtime} is not supported by the embedded AWS\n"
+    return InvocationResult(json.dumps(payload), True, f"Runtime {runtime} is not supported by the embedded AWS\n")
 
 
-def invoke(function: Any, event: Any) -> tuple[str, bool, str]:
-    """Run ``function`` (a moto LambdaFunction) on ``event``; returns (payload, errored, log text)."""
+def invoke(function: Any, event: Any) -> InvocationResult:
+    """Run ``function`` (a moto LambdaFunction) on ``event``, in its own process; its log goes to CloudWatch
+    Logs, as on AWS."""
     runtime = function.run_time or ""
     if not runtime.startswith("python3"):
         return _unsupported(runtime)
@@ -120,6 +147,20 @@ def invoke(function: Any, event: Any) -> tuple[str, bool, str]:
         "log_stream_name": log_stream,
         "timeout_s": timeout_s,
     }
+    ran = _run_handler(function, event, facts, _environment(function, runtime, log_stream))
+    log = (
+        f"START RequestId: {request_id} Version: {function.version}\n{ran.output}"
+        f"END RequestId: {request_id}\n"
+        f"REPORT RequestId: {request_id}\tDuration: {ran.duration_ms:.2f} ms\t"
+        f"Billed Duration: {int(ran.duration_ms) + 1} ms\tMemory Size: {function.memory_size} MB\n"
+    )
+    function.logs_backend.ensure_log_group(function.logs_group_name)
+    function.save_logs(log)
+    return InvocationResult(ran.payload, ran.errored, log[-LOG_TAIL_BYTES:])
+
+
+def _environment(function: Any, runtime: str, log_stream: str) -> dict[str, str]:
+    """The handler process's environment, as Lambda sets it."""
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "C.UTF-8",
@@ -143,7 +184,13 @@ def invoke(function: Any, event: Any) -> tuple[str, bool, str]:
     }
     if EmbeddedLambda.endpoint:
         environment["AWS_ENDPOINT_URL"] = EmbeddedLambda.endpoint
+    return environment
+
+
+def _run_handler(function: Any, event: Any, facts: dict[str, Any], environment: dict[str, str]) -> _HandlerRun:
+    """The bootstrap runs the handler in a process of its own, once a slot is free, within the timeout."""
     code = code_directory(function.code_bytes)
+    request_id, timeout_s = facts["aws_request_id"], facts["timeout_s"]
     with SLOTS, tempfile.TemporaryDirectory() as scratch:
         started = time.monotonic()
         event_path, result_path = Path(scratch) / "event.json", Path(scratch) / "result.json"
@@ -161,37 +208,33 @@ def invoke(function: Any, event: Any) -> tuple[str, bool, str]:
             completed = subprocess.run(
                 command, env=environment, cwd=code, capture_output=True, text=True, timeout=timeout_s
             )
-            output = completed.stdout + completed.stderr
-            timed_out = False
         except subprocess.TimeoutExpired as expired:
-            output = _text(expired.stdout) + _text(expired.stderr)
-            timed_out = True
-        duration_ms = (time.monotonic() - started) * 1000
-        if timed_out:
-            message = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {request_id} Task timed out after {timeout_s:.2f} seconds"
-            payload, errored = json.dumps({"errorMessage": message}), True
-            output += message + "\n"
-        elif result_path.exists():
-            outcome = json.loads(result_path.read_text())
-            errored = not outcome.pop("ok")
-            payload = json.dumps(outcome if errored else outcome["result"], default=str)
-        else:
-            errored = True
-            payload = json.dumps(
-                {
-                    "errorType": "Runtime.ExitError",
-                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with code {completed.returncode}",
-                }
+            duration_ms = (time.monotonic() - started) * 1000
+            message = (
+                f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {request_id} "
+                f"Task timed out after {timeout_s:.2f} seconds"
             )
-    log = (
-        f"START RequestId: {request_id} Version: {function.version}\n{output}"
-        f"END RequestId: {request_id}\n"
-        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tBilled Duration: {int(duration_ms) + 1} ms\t"
-        f"Memory Size: {function.memory_size} MB\n"
-    )
-    function.logs_backend.ensure_log_group(function.logs_group_name)
-    function.save_logs(log)
-    return payload, errored, log[-LOG_TAIL_BYTES:]
+            output = _text(expired.stdout) + _text(expired.stderr) + message + "\n"
+            return _HandlerRun(json.dumps({"errorMessage": message}), True, output, duration_ms)
+        return _ended(completed, result_path, request_id, (time.monotonic() - started) * 1000)
+
+
+def _ended(
+    completed: subprocess.CompletedProcess[str], result_path: Path, request_id: str, duration_ms: float
+) -> _HandlerRun:
+    """The payload and whether it is an error, from the result the bootstrap wrote; a process that ended
+    without writing one is Lambda's ``Runtime.ExitError``."""
+    output = completed.stdout + completed.stderr
+    if result_path.exists():
+        outcome = json.loads(result_path.read_text())
+        errored = not outcome.pop("ok")
+        payload = json.dumps(outcome if errored else outcome["result"], default=str)
+        return _HandlerRun(payload, errored, output, duration_ms)
+    error = {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"RequestId: {request_id} Error: Runtime exited with code {completed.returncode}",
+    }
+    return _HandlerRun(json.dumps(error), True, output, duration_ms)
 
 
 def _text(value: bytes | str | None) -> str:

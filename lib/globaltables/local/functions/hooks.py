@@ -2,7 +2,7 @@
 
 | hook | why there |
 |---|---|
-| ``LambdaFunction._invoke_lambda`` | moto runs the function in Docker here (none on this machine); the executor runs it in a local Python process instead and returns the same triple (payload, errored, log) |
+| ``LambdaFunction._invoke_lambda`` | moto runs the function in Docker here (none on this machine); the executor runs it in a local Python process instead; its ``InvocationResult`` is handed to moto as the triple moto's ``invoke`` unpacks (payload, errored, log) |
 | ``LambdaFunction.invoke`` | an exception in a handler is ``FunctionError: Unhandled`` on AWS (moto says ``Handled``) |
 | ``ActionAuthenticatorMixin._authenticate_and_authorize_action`` | where moto authorizes every action; requests signed with a function's role credentials are checked there (``globaltables.local.authorization``), all others go on unchecked |
 """
@@ -31,7 +31,7 @@ def install() -> None:
         return
 
     def invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
-        return executor.invoke(self, event)
+        return executor.invoke(self, event).as_moto_answer()
 
     invoke_lambda.__globaltables_hook__ = True  # type: ignore[attr-defined]
     LambdaFunction._invoke_lambda = invoke_lambda  # type: ignore[method-assign]
