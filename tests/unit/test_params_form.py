@@ -31,7 +31,7 @@ def test_a_step_setting_applied_in_the_form_reaches_its_notebook_through_the_man
     assert (params.item_count, params.conflict_delays_ms, params.billing_mode) == (12, [25.0, 50.0], "PROVISIONED")
     run = RunState.create(params, derive_names(params.table_name_prefix), "form-run", account="123456789012")
     # 03_seed_data's parameters cell says item_count = None: the run's value.
-    opened, _ = open_run("form-run", item_count=None, data_seed=None, writer_threads=None)
+    opened = open_run("form-run", item_count=None, data_seed=None, writer_threads=None).run
     assert opened.params.item_count == 12 and run.params.item_count == 12
 
 
