@@ -2,8 +2,13 @@
 
 import json
 import os
+import re
+import shlex
+import signal
 import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -11,6 +16,9 @@ from globaltables.batch import PROJECT_DIR
 
 from tests.e2e.test_browser_walkthrough import CHROMIUM_FLAGS, SCREENSHOTS, chromium, free_port
 from tests.e2e.test_interrupted_runs import SMALL
+from tests.e2e.test_stop_and_resume import NOTEBOOKS, finish, record, start, started, wait_for
+
+RUN_ID = "e2e-run"
 
 
 def run_cli(*args, cwd=PROJECT_DIR, timeout=900, env=None):
@@ -19,27 +27,109 @@ def run_cli(*args, cwd=PROJECT_DIR, timeout=900, env=None):
     )
 
 
+@dataclass
+class StoppedAndResumed:
+    """A batch run stopped by Ctrl-C in 02 and finished by the resume command it printed."""
+
+    stopped: subprocess.CompletedProcess  # the run Ctrl-C stopped
+    run_after_stop: dict  # its run.json then
+    report_after_stop: str  # its report.html then
+    keys_before: set  # the KMS keys the manifest held then
+    twin: subprocess.CompletedProcess  # a second run of the same run id while the first ran
+    pid: int
+    resume: str  # the resume command the stopped run printed
+    completed: subprocess.CompletedProcess  # that command, run with cleanup confirmed
+    outputs: Path
+    folder: Path
+
+
 @pytest.fixture(scope="module")
 def batch_run(tmp_path_factory):
-    """One whole batch run at small sizes (nbval runs the notebooks at their defaults), cleanup confirmed:
-    its outputs are checked here and its report opened in a browser below."""
+    """One whole batch run at small sizes (nbval runs the notebooks at their defaults), stopped by Ctrl-C
+    in 02 and resumed with the command it printed, cleanup confirmed. The stop and the resume are checked
+    here, the finished run's outputs too, and its report is opened in a browser: one run serves all three
+    (a whole run is the dearest thing in the suite)."""
     home = tmp_path_factory.mktemp("batch")
     env = {**os.environ, "GLOBALTABLES_HOME": str(home / "home"), "GLOBALTABLES_OUTPUTS": str(home / "outputs")}
     env.pop("GLOBALTABLES_ENDPOINT", None)
-    outputs = home / "runs"
-    small = [*SMALL[:-2], "-p", "confirm_cleanup=true", "-p", "conflict_delays_ms=[0, 200]"]
-    args = ("run", "--outputs", str(outputs), "--run-id", "e2e-run", "-p", "table_name_prefix=e2e", *small)
-    return run_cli(*args, env=env), outputs / "e2e-run"
+    outputs, folder = home / "runs", home / "runs" / RUN_ID
+    small = [*SMALL, "-p", "conflict_delays_ms=[0, 200]", "-p", "table_name_prefix=e2e"]
+    process = start("--outputs", str(outputs), "--run-id", RUN_ID, *small, env=env)
+    try:
+        wait_for(lambda: started(folder, "00_setup"), "00 started")
+        # The folder is this run's while it runs: a second run with the same id is refused at once.
+        twin = run_cli("run", "--outputs", str(outputs), "--run-id", RUN_ID, timeout=60, env=env)
+        wait_for(lambda: started(folder, "02_table_replicas"), "02 started")
+        os.killpg(process.pid, signal.SIGINT)
+    finally:
+        code, out, err = finish(process)
+    stopped = subprocess.CompletedProcess(process.args, code, out, err)
+    run_after_stop = record(folder)
+    report_after_stop = (folder / "report.html").read_text()
+    manifest = json.loads((folder / "state.json").read_text())
+    keys_before = {r["name"] for r in manifest["resources"] if r["kind"] == "kms:key"}
+    found = re.search(r"resume: (python -m globaltables run .*)", out)
+    resume = found.group(1) if found else ""
+    # The printed command, as a person would paste it, finishing the run (cleanup confirmed).
+    completed = run_cli(*shlex.split(resume)[3:], "-p", "confirm_cleanup=true", env=env) if resume else None
+    return StoppedAndResumed(
+        stopped, run_after_stop, report_after_stop, keys_before, twin, process.pid, resume, completed, outputs, folder
+    )
+
+
+def test_ctrl_c_stops_after_the_cell_and_the_printed_resume_continues_on_the_same_resources(batch_run):
+    code, out, err = batch_run.stopped.returncode, batch_run.stopped.stdout, batch_run.stopped.stderr
+    twin, folder, outputs = batch_run.twin, batch_run.folder, batch_run.outputs
+    assert twin.returncode == 2, twin.stdout + twin.stderr
+    assert f"run '{RUN_ID}' is in use by process {batch_run.pid}" in twin.stderr
+    assert code == 130, out + err
+    assert "stopping after the current cell" in err
+    run = batch_run.run_after_stop
+    assert run["state"] == "interrupted" and run["interrupted"] == "SIGINT"
+    statuses = [nb["status"] for nb in run["notebooks"]]
+    # 02 had just started: the run stops in it, after the cell that was running (or, if that was 02's
+    # last cell on a slow machine, in the next notebook); nothing after it runs.
+    stopped = next(nb for nb in run["notebooks"] if nb["status"] == "interrupted")
+    assert stopped["name"] in ("02_table_replicas", "03_seed_data")
+    assert statuses == ["ok"] * statuses.index("interrupted") + ["interrupted"] + ["not run"] * (
+        len(NOTEBOOKS) - statuses.index("interrupted") - 1
+    )
+    after = f" after cell In [{stopped['cell']}]" if stopped["cell"] is not None else ""  # None: no code cell ran
+    assert f"INTERRUPTED by SIGINT in {stopped['name']}{after}." in out
+    assert "What exists now" in out and "kms:key" in out
+    assert "INTERRUPTED (SIGINT)" in batch_run.report_after_stop
+    assert (folder / "embedded-aws.state").exists()
+    cleanup = f"python -m globaltables cleanup --run-id {RUN_ID} --outputs {outputs}"
+    assert cleanup in out
+    assert (
+        batch_run.resume == f"python -m globaltables run --run-id {RUN_ID} --outputs {outputs} --from {stopped['name']}"
+    )
+
+    resumed = batch_run.completed
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"restored from {folder / 'embedded-aws.state'}" in resumed.stdout
+    run = record(folder)
+    assert {nb["name"]: nb["status"] for nb in run["notebooks"]} == {name: "ok" for name in NOTEBOOKS}
+    again = next(nb for nb in run["notebooks"] if nb["name"] == stopped["name"])
+    assert [attempt["status"] for attempt in again["earlier"]] == ["interrupted"]
+    assert (folder / "attempts" / f"{stopped['name']}.attempt-1.ipynb").exists()
+    report = (folder / "report.html").read_text()
+    assert "Earlier attempts" in report
+    # 01's keys were made before the stop; 10 scheduled the deletion of exactly those.
+    deleted = nbformat.read(folder / "10_cleanup.ipynb", as_version=4)
+    text = json.dumps([cell.get("outputs", []) for cell in deleted.cells])
+    assert batch_run.keys_before and all(key in text for key in batch_run.keys_before)
+    assert json.loads((folder / "state.json").read_text())["resources"] == []
 
 
 def test_batch_run_writes_executed_notebooks_manifest_and_report(batch_run):
-    completed, folder = batch_run
+    completed, folder = batch_run.completed, batch_run.folder
     assert completed.returncode == 0, completed.stdout + completed.stderr
     notebooks = sorted(p.name for p in (PROJECT_DIR / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     for name in notebooks:
         executed = nbformat.read(folder / name, as_version=4)
         assert executed.metadata["papermill"]["exception"] is None
-        assert executed.metadata["papermill"]["parameters"]["run_id"] == "e2e-run"
+        assert executed.metadata["papermill"]["parameters"]["run_id"] == RUN_ID
     # Each notebook ends with a check a person can read; their verdicts, in order:
     verdicts = [last_printed_line(folder / name) for name in notebooks]
     assert verdicts == [
@@ -55,16 +145,16 @@ def test_batch_run_writes_executed_notebooks_manifest_and_report(batch_run):
         "evacuation of ap-southeast-1: its traffic moved to us-east-1; after recovery every acknowledged write is in all "
         "3 regions; replication pause of ap-southeast-1: writes continued in every region; afterwards all 3 replicas "
         "hold every acknowledged write",
-        "nothing of run e2e-run is left in 3 regions",
+        f"nothing of run {RUN_ID} is left in 3 regions",
     ]
     assert (folder / "performance.csv").exists()
     state = json.loads((folder / "state.json").read_text())
-    assert state["run_id"] == "e2e-run"
+    assert state["run_id"] == RUN_ID
     assert state["names"]["table_name"].startswith("e2e-")
     result = json.loads((folder / "run.json").read_text())
     assert [nb["status"] for nb in result["notebooks"]] == ["ok"] * len(notebooks)
     report = (folder / "report.html").read_text()
-    assert "Run <code>e2e-run</code> succeeded" in report
+    assert f"Run <code>{RUN_ID}</code> succeeded" in report
     assert "00_setup" in report
     # The one-screen summary names each notebook and where the report is.
     assert f"Report:  {folder / 'report.html'}" in completed.stdout
@@ -84,7 +174,7 @@ def test_the_report_opens_offline_with_every_chart_drawn(batch_run):
     requested but the file itself (plotly.js is in the page once; no MathJax, no CDN), every chart must be
     drawn, and the resources table says what became of each resource. Without Chromium the test is
     skipped with the reason, except under CI=true, where it fails."""
-    completed, folder = batch_run
+    completed, folder = batch_run.completed, batch_run.folder
     assert completed.returncode == 0, completed.stdout + completed.stderr
     browser_path = chromium()
     from playwright.sync_api import sync_playwright

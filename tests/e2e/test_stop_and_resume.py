@@ -1,11 +1,9 @@
-"""Ctrl-C and SIGTERM stop a batch run cleanly (after the current cell; at once when repeated), a run
-folder is held by one run at a time, and a stopped run on the embedded AWS resumes on the same resources
-from the state its embedded AWS saved, keeping the record of every attempt."""
+"""Ctrl-C and SIGTERM stop a batch run cleanly (after the current cell; at once when repeated). A whole
+run stopped by Ctrl-C and resumed on the same resources, from the state its embedded AWS saved, is
+test_batch_run.py's run (one whole run serves the stop, the resume and the batch-run checks)."""
 
 import json
 import os
-import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -14,8 +12,6 @@ import time
 import nbformat
 import pytest
 from globaltables.batch import PROJECT_DIR
-
-from tests.e2e.test_interrupted_runs import SMALL
 
 NOTEBOOKS = sorted(p.stem for p in (PROJECT_DIR / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -61,70 +57,6 @@ def finish(process, timeout=180):
         out, err = process.communicate()
         raise AssertionError(f"still running after {timeout}s:\n{out}\n{err}") from None
     return process.returncode, out, err
-
-
-def test_ctrl_c_stops_after_the_cell_and_the_printed_resume_continues_on_the_same_resources(tmp_path, isolated_home):
-    folder = tmp_path / "stopped"
-    process = start("--outputs", str(tmp_path), "--run-id", "stopped", *SMALL)
-    try:
-        wait_for(lambda: started(folder, "00_setup"), "00 started")
-        # The folder is this run's while it runs: a second run with the same id is refused at once.
-        twin = subprocess.run(
-            [sys.executable, "-m", "globaltables", "run", "--outputs", str(tmp_path), "--run-id", "stopped"],
-            cwd=PROJECT_DIR,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert twin.returncode == 2, twin.stdout + twin.stderr
-        assert f"run 'stopped' is in use by process {process.pid}" in twin.stderr
-        wait_for(lambda: started(folder, "02_table_replicas"), "02 started")
-        os.killpg(process.pid, signal.SIGINT)
-    finally:
-        code, out, err = finish(process)
-    assert code == 130, out + err
-    assert "stopping after the current cell" in err
-    run = record(folder)
-    assert run["state"] == "interrupted" and run["interrupted"] == "SIGINT"
-    statuses = [nb["status"] for nb in run["notebooks"]]
-    # 02 had just started: the run stops in it, after the cell that was running (or, if that was 02's
-    # last cell on a slow machine, in the next notebook); nothing after it runs.
-    stopped = next(nb for nb in run["notebooks"] if nb["status"] == "interrupted")
-    assert stopped["name"] in ("02_table_replicas", "03_seed_data")
-    assert statuses == ["ok"] * statuses.index("interrupted") + ["interrupted"] + ["not run"] * (
-        len(NOTEBOOKS) - statuses.index("interrupted") - 1
-    )
-    after = f" after cell In [{stopped['cell']}]" if stopped["cell"] is not None else ""  # None: no code cell ran
-    assert f"INTERRUPTED by SIGINT in {stopped['name']}{after}." in out
-    assert "INTERRUPTED (SIGINT)" in (folder / "report.html").read_text()
-    assert "What exists now" in out and "kms:key" in out
-    assert (folder / "embedded-aws.state").exists()
-    cleanup = f"python -m globaltables cleanup --run-id stopped --outputs {tmp_path}"
-    assert cleanup in out
-    resume = re.search(r"resume: (python -m globaltables run .*)", out).group(1)
-    assert resume == f"python -m globaltables run --run-id stopped --outputs {tmp_path} --from {stopped['name']}"
-    keys_before = {
-        r["name"] for r in json.loads((folder / "state.json").read_text())["resources"] if r["kind"] == "kms:key"
-    }
-
-    # The printed command, as a person would paste it, finishing the run (cleanup confirmed).
-    args = shlex.split(resume)[3:] + ["-p", "confirm_cleanup=true"]
-    resumed = subprocess.run(
-        [sys.executable, "-m", "globaltables", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600
-    )
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert f"restored from {folder / 'embedded-aws.state'}" in resumed.stdout
-    run = record(folder)
-    assert {nb["name"]: nb["status"] for nb in run["notebooks"]} == {name: "ok" for name in NOTEBOOKS}
-    again = next(nb for nb in run["notebooks"] if nb["name"] == stopped["name"])
-    assert [attempt["status"] for attempt in again["earlier"]] == ["interrupted"]
-    assert (folder / "attempts" / f"{stopped['name']}.attempt-1.ipynb").exists()
-    assert "Earlier attempts" in (folder / "report.html").read_text()
-    # 01's keys were made before the stop; 10 scheduled the deletion of exactly those.
-    deleted = nbformat.read(folder / "10_cleanup.ipynb", as_version=4)
-    text = json.dumps([cell.get("outputs", []) for cell in deleted.cells])
-    assert keys_before and all(key in text for key in keys_before)
-    assert json.loads((folder / "state.json").read_text())["resources"] == []
 
 
 def sleepy_notebooks(folder, seconds):
