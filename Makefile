@@ -42,7 +42,7 @@ browser:
 
 lint: setup
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check lib tests benchmarks
+	$(PY) -m ruff format --check lib tests benchmarks notebooks functions
 
 lab: setup
 	$(PY) -m globaltables lab $(ARGS)

@@ -33,8 +33,14 @@ def handler(event, context):
             _, write_ms = _timed(
                 client.put_item,
                 TableName=table_name,
-                Item={**key, "entity": {"S": "lambda-probe"}, "written_at": {"S": datetime.now(UTC).isoformat()},
-                      "from_region": {"S": home}, "GSI1PK": {"S": f"LAMBDA#{invocation}"}, "GSI1SK": {"S": region}},
+                Item={
+                    **key,
+                    "entity": {"S": "lambda-probe"},
+                    "written_at": {"S": datetime.now(UTC).isoformat()},
+                    "from_region": {"S": home},
+                    "GSI1PK": {"S": f"LAMBDA#{invocation}"},
+                    "GSI1SK": {"S": region},
+                },
             )
             read, read_ms = _timed(client.get_item, TableName=table_name, Key=key, ConsistentRead=True)
             query, query_ms = _timed(
@@ -54,5 +60,9 @@ def handler(event, context):
         except Exception as error:  # reported per region: one unreachable region must not hide the others
             results[region] = {"ok": False, "error": f"{type(error).__name__}: {error}"}
     print(json.dumps({"function_region": home, "invocation": invocation, "results": results}))
-    return {"function_region": home, "invocation": invocation, "results": results,
-            "remaining_ms": context.get_remaining_time_in_millis()}
+    return {
+        "function_region": home,
+        "invocation": invocation,
+        "results": results,
+        "remaining_ms": context.get_remaining_time_in_millis(),
+    }

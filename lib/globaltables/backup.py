@@ -24,7 +24,6 @@ from globaltables.state import RunState
 from globaltables.waiting import retry_on_codes, wait_until
 
 # Still imported under these names by tests/unit/test_races_library.py.
-KIND_RECOVERY_POINT = ResourceKind.RECOVERY_POINT
 
 
 T = TypeVar("T")

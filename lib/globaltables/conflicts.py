@@ -40,15 +40,13 @@ from globaltables import cleanup
 from globaltables.clients import AwsClients
 from globaltables.embedded_admin import EmbeddedAWSAdmin
 from globaltables.errors import GlobalTablesError, aws_error_code
+from globaltables.kinds import ResourceKind
 from globaltables.names import RUN_TAG_KEY
 from globaltables.parallel import run_together
 from globaltables.perf import MODE_LABELS
 from globaltables.seeding import digest_of_items
 from globaltables.state import RunState
 from globaltables.tables import (
-    KIND_REPLICA,
-    KIND_TABLE,
-    KIND_WITNESS,
     STRONG,
     TABLE_BUSY,
     describe,
@@ -758,7 +756,7 @@ def ensure_companion(clients: AwsClients, run: RunState, plan: CompanionPlan) ->
     if not plan.available:
         raise ValueError(f"no companion table: {plan.unavailable}")
     primary, name, timeout = plan.regions[0], plan.table_name, run.params.wait_timeout_s
-    run.record(KIND_TABLE, name, primary, notebook=NOTEBOOK, companion=plan.consistency)
+    run.record(ResourceKind.TABLE, name, primary, notebook=NOTEBOOK, companion=plan.consistency)
     if describe(clients, primary, name) is None:
         try:
             clients.client("dynamodb", primary).create_table(**_companion_definition(name, run.run_id))
@@ -779,7 +777,7 @@ def _add_eventual_replicas(
     primary, name, timeout = plan.regions[0], plan.table_name, run.params.wait_timeout_s
     ddb = clients.client("dynamodb", primary)
     for region in plan.regions[1:]:
-        run.record(KIND_REPLICA, name, region, notebook=NOTEBOOK, companion=plan.consistency)
+        run.record(ResourceKind.REPLICA, name, region, notebook=NOTEBOOK, companion=plan.consistency)
         if region not in {r["RegionName"] for r in table.get("Replicas", [])}:
             retry_on_codes(
                 lambda region=region: ddb.update_table(
@@ -798,10 +796,17 @@ def _make_strong(clients: AwsClients, run: RunState, plan: CompanionPlan, table:
     description once it, every replica and the witness are ACTIVE."""
     primary, name, timeout = plan.regions[0], plan.table_name, run.params.wait_timeout_s
     for region in plan.regions[1:]:
-        run.record(KIND_REPLICA, name, region, notebook=NOTEBOOK, companion=plan.consistency, consistency="strong")
+        run.record(
+            ResourceKind.REPLICA, name, region, notebook=NOTEBOOK, companion=plan.consistency, consistency="strong"
+        )
     if plan.witness:
         run.record(
-            KIND_WITNESS, name, plan.witness, notebook=NOTEBOOK, companion=plan.consistency, source_region=primary
+            ResourceKind.WITNESS,
+            name,
+            plan.witness,
+            notebook=NOTEBOOK,
+            companion=plan.consistency,
+            source_region=primary,
         )
     # Right after the call DescribeTable may still show the table alone: a replica's own table that
     # exists already says an earlier attempt's call went through.

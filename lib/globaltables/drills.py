@@ -607,11 +607,21 @@ class AlarmWatch:
             self._thread.start()
         return self
 
-    def stop(self) -> list[AlarmTransition]:
+    def stop(self, settle_s: float = 3.0) -> list[AlarmTransition]:
+        """Stop watching; an asserted alarm still in ALARM is first given ``settle_s`` (the embedded AWS's
+        last complete periods of normal latencies are evaluated a moment after the writers stop)."""
+        deadline = time.monotonic() + settle_s
+        while self.plan.asserted and self._thread.is_alive() and time.monotonic() < deadline:
+            if "ALARM" not in {t.state for t in self._latest().values()}:
+                break
+            time.sleep(0.1)
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
         return self.transitions
+
+    def _latest(self) -> dict[tuple[str, str], AlarmTransition]:
+        return {(t.region, t.alarm): t for t in list(self.transitions)}
 
     def poll(self) -> None:
         seen = {(t.region, t.alarm): t.state for t in self.transitions}

@@ -29,11 +29,6 @@ from globaltables.params import Params
 from globaltables.state import RunState
 from globaltables.waiting import retry_on_codes, wait_until
 
-# Still imported under these names by conflicts.py.
-KIND_TABLE = ResourceKind.TABLE
-KIND_REPLICA = ResourceKind.REPLICA
-KIND_WITNESS = ResourceKind.WITNESS
-
 NOTEBOOK = "02_table_replicas"
 ACTIVE = frozenset({"ACTIVE"})
 # UpdateTable while the table (or another replica) is still changing: AWS says to wait and try again.

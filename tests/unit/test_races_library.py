@@ -3,7 +3,6 @@ not listed at once, a busy table, a backup role too new to assume, a failed back
 
 import pytest
 from globaltables.backup import (
-    KIND_RECOVERY_POINT,
     backup_now,
     ensure_backup_role,
     ensure_plan,
@@ -13,6 +12,7 @@ from globaltables.backup import (
 )
 from globaltables.cleanup import orphans
 from globaltables.clients import AwsClients
+from globaltables.kinds import ResourceKind
 from globaltables.kms import ensure_region_key
 from globaltables.local import EmbeddedAWS
 from globaltables.names import RUN_TAG_KEY, derive_names, new_run_id
@@ -123,7 +123,7 @@ def test_a_failed_backup_job_is_replaced_by_a_new_one(clients, backed_up_table, 
     role = ensure_backup_role(clients, run)
     job = backup_now(clients, run, EAST, table_arn, role)
     assert job.state == "COMPLETED"
-    recorded = run.resources(KIND_RECOVERY_POINT, EAST)
+    recorded = run.resources(ResourceKind.RECOVERY_POINT, EAST)
     assert [(r.arn, r.details["job_id"]) for r in recorded] == [(job.recovery_point_arn, job.job_id)]
     assert "ended FAILED (IAM Role" in capsys.readouterr().out
 
@@ -134,11 +134,11 @@ def test_a_rerun_after_a_failed_backup_job_starts_a_new_job(clients, backed_up_t
     role = ensure_backup_role(clients, run)
     with pytest.raises(RuntimeError, match="ended FAILED"):
         backup_now(clients, run, EAST, table_arn, role)
-    failed_job = run.resources(KIND_RECOVERY_POINT, EAST)[0].details["job_id"]
+    failed_job = run.resources(ResourceKind.RECOVERY_POINT, EAST)[0].details["job_id"]
     timing("fast")  # the role has propagated by the time the step is rerun
     job = backup_now(clients, run, EAST, table_arn, role)
     assert job.state == "COMPLETED" and job.job_id != failed_job
-    assert [r.details["job_id"] for r in run.resources(KIND_RECOVERY_POINT, EAST)] == [job.job_id]
+    assert [r.details["job_id"] for r in run.resources(ResourceKind.RECOVERY_POINT, EAST)] == [job.job_id]
 
 
 def test_a_restored_table_carries_the_run_tag_once_and_the_orphan_finder_sees_it(clients, new_run):

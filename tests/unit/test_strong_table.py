@@ -9,10 +9,9 @@ import botocore.exceptions
 import pytest
 from globaltables import charts
 from globaltables.clients import AwsClients
+from globaltables.kinds import ResourceKind
 from globaltables.kms import ensure_region_key
 from globaltables.tables import (
-    KIND_REPLICA,
-    KIND_WITNESS,
     TableModeMismatch,
     ensure_global_table,
     ensure_protection,
@@ -148,10 +147,10 @@ def test_a_strong_table_with_a_witness_is_made_in_one_update_table(strong_tables
     # The manifest: the table, its replica with its key, and the witness.
     assert [(r.kind, r.region) for r in run.resources() if r.kind.startswith("dynamodb:")] == [
         ("dynamodb:table", "us-east-1"),
-        (KIND_REPLICA, "us-east-2"),
-        (KIND_WITNESS, "us-west-2"),
+        (ResourceKind.REPLICA, "us-east-2"),
+        (ResourceKind.WITNESS, "us-west-2"),
     ]
-    assert run.resources(KIND_REPLICA)[0].details["kms_key"] == keys["us-east-2"]
+    assert run.resources(ResourceKind.REPLICA)[0].details["kms_key"] == keys["us-east-2"]
     rows = {row.region: row for row in global_table_status(clients, run.params.regions, run.names.table_name)}
     assert list(rows) == ["us-east-1", "us-east-2", "us-west-2"]
     assert {row.consistency for row in rows.values()} == {"strong"}
@@ -175,7 +174,7 @@ def test_three_strong_replicas_are_made_in_one_update_table(strong_tables, new_r
     rows = global_table_status(clients, run.params.regions, run.names.table_name)
     assert [row.region for row in rows] == THREE_REPLICAS["regions"]
     assert all(row.consistency == "strong" and row.kms_key == keys[row.region] for row in rows)
-    assert not run.resources(KIND_WITNESS)
+    assert not run.resources(ResourceKind.WITNESS)
 
 
 def test_building_a_strong_table_twice_changes_nothing(strong_tables, new_run, update_calls):
