@@ -27,6 +27,8 @@ second region: the RPO is zero by construction.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import math
 import threading
@@ -434,6 +436,22 @@ class Writers:
                 )
 
 
+def _trickle(clients: AwsClients, table_name: str, regions: list[str], marker: str) -> Callable[[], None]:
+    """One write in every region per call, after the drill (not among the drill's writes)."""
+    count = itertools.count()
+
+    def write() -> None:
+        number = next(count)
+        for region in regions:
+            with contextlib.suppress(Exception):  # a data point, not a measured write
+                unretried_client(clients, region).put_item(
+                    TableName=table_name,
+                    Item={"PK": {"S": f"DRILL#{marker}#settle#{region}#{number:04d}"}, "SK": {"S": SORT_KEY}},
+                )
+
+    return write
+
+
 def _sleep_until(started: float, at_s: float) -> None:
     pause = started + at_s - time.monotonic()
     if pause > 0:
@@ -607,14 +625,18 @@ class AlarmWatch:
             self._thread.start()
         return self
 
-    def stop(self, settle_s: float = 3.0) -> list[AlarmTransition]:
-        """Stop watching; an asserted alarm still in ALARM is first given ``settle_s`` (the embedded AWS's
-        last complete periods of normal latencies are evaluated a moment after the writers stop)."""
+    def stop(self, trickle: Callable[[], None] | None = None, settle_s: float = 10.0) -> list[AlarmTransition]:
+        """Stop watching. An asserted alarm still in ALARM is first given up to ``settle_s``, with
+        ``trickle`` (a write in every region) every 0.2 s: an alarm on a DynamoDB metric ignores missing
+        data, so only fresh, normal data points bring it back to OK once the drill's writers have stopped
+        (on a busy machine the backlog can outlast them)."""
         deadline = time.monotonic() + settle_s
         while self.plan.asserted and self._thread.is_alive() and time.monotonic() < deadline:
             if "ALARM" not in {t.state for t in self._latest().values()}:
                 break
-            time.sleep(0.1)
+            if trickle is not None:
+                trickle()
+            time.sleep(0.2)
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
@@ -792,7 +814,7 @@ def run_drill(
         result_writes = sorted(writers.writes, key=lambda w: w.acknowledged_s)
         caught = catch_up(clients, regions, table_name, result_writes, spec.timeout_s)
     finally:
-        transitions = watch.stop()
+        transitions = watch.stop(trickle=_trickle(clients, table_name, regions, writers.marker))
     removed = [f"{s.kind} {s.name}: {s.outcome}" for s in fault.remove()]
     return DrillResult(
         drill=drill,
