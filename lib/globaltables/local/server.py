@@ -246,57 +246,16 @@ def serve(
     read_s = time.monotonic() - started
     app = build_app(settings)
     if loaded is not None:
-        # Before the port opens: no request sees a half-restored state. The snapshot's replication
-        # settings and faults replace the command line's; the endpoint is this server's (below).
-        started = time.monotonic()
-        extensions.restore(loaded)
-        print(
-            f"RESTORED {restore_from} ({loaded[0]['payload_bytes']} bytes): read {read_s:.2f}s, "
-            f"applied {time.monotonic() - started:.2f}s",
-            flush=True,
-        )
+        _restore(loaded, restore_from, read_s)
     connections: dict[int, Any] = {}
-    server = create_server(
-        logging_requests(app) if verbose else app,
-        map=connections,
-        host=LOOPBACK,
-        port=port,
-        ipv6=False,
-        threads=threads,
-        **SERVER_SETTINGS,
-    )
-    server.channel_class = OneSendChannel  # read at each accepted connection
-    pool = RequestThreads(server.task_dispatcher, threads)
-    lend_threads_while_functions_run(pool)
-    app.route("GET", "server", pool.admin_route)
+    server = _create(app, connections, port, threads, verbose)
     endpoint = f"http://{LOOPBACK}:{server.effective_port}"
     extensions.set_endpoint(endpoint)
     settle_memory()  # after start-up and a restored snapshot, before the first request
     stop = threading.Event()
-    # A signal handler runs in the main thread between two bytecodes, possibly while that thread
-    # holds the lock inside ``stop.wait()``: calling ``stop.set()`` there (which takes the same
-    # lock) deadlocked a server that got SIGTERM just as it began to wait. The handler only writes
-    # a byte to a pipe (no lock); the main thread reads it and sets ``stop`` itself.
-    wake_read, wake_write = os.pipe()
-    os.set_blocking(wake_write, False)  # a storm of signals must not block the handler on a full pipe
-
-    def _stop(signum: int, frame: Any) -> None:
-        with suppress(BlockingIOError):
-            os.write(wake_write, b"s")
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    wake_read, wake_write = _stop_on_signals()
     if exit_with_parent:
-        # Started by a batch run or `lab`: if that process dies (even by SIGKILL), this one must not linger.
-        parent = os.getppid()
-
-        def watch_parent() -> None:
-            while not stop.wait(1.0):
-                if os.getppid() != parent:
-                    os.write(wake_write, b"p")
-                    return
-
-        threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
+        _exit_with_parent(stop, wake_write)
     thread = threading.Thread(target=serve_until, args=(server, connections, stop), name="embedded-aws", daemon=True)
     thread.start()
     if announce_endpoint:
@@ -321,6 +280,68 @@ def serve(
         # the process ends after this, and its daemon threads with it.
         server.task_dispatcher.shutdown(timeout=2)
         wasyncore.close_all(connections)
+
+
+def _restore(loaded: Any, restore_from: str | None, read_s: float) -> None:
+    """Before the port opens: no request sees a half-restored state. The snapshot's replication settings
+    and faults replace the command line's; the endpoint is this server's (set after)."""
+    started = time.monotonic()
+    extensions.restore(loaded)
+    print(
+        f"RESTORED {restore_from} ({loaded[0]['payload_bytes']} bytes): read {read_s:.2f}s, "
+        f"applied {time.monotonic() - started:.2f}s",
+        flush=True,
+    )
+
+
+def _create(app: Any, connections: dict[int, Any], port: int, threads: int, verbose: bool) -> Any:
+    """The waitress server on the loopback, its request threads lent to Lambda handlers that call back."""
+    server = create_server(
+        logging_requests(app) if verbose else app,
+        map=connections,
+        host=LOOPBACK,
+        port=port,
+        ipv6=False,
+        threads=threads,
+        **SERVER_SETTINGS,
+    )
+    server.channel_class = OneSendChannel  # read at each accepted connection
+    pool = RequestThreads(server.task_dispatcher, threads)
+    lend_threads_while_functions_run(pool)
+    app.route("GET", "server", pool.admin_route)
+    return server
+
+
+def _stop_on_signals() -> tuple[int, int]:
+    """A pipe whose read end the main thread waits on; SIGTERM and SIGINT write to it.
+
+    A signal handler runs in the main thread between two bytecodes, possibly while that thread holds
+    the lock inside ``stop.wait()``: calling ``stop.set()`` there (which takes the same lock)
+    deadlocked a server that got SIGTERM just as it began to wait. The handler only writes a byte to
+    a pipe (no lock); the main thread reads it and sets ``stop`` itself."""
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)  # a storm of signals must not block the handler on a full pipe
+
+    def _stop(signum: int, frame: Any) -> None:
+        with suppress(BlockingIOError):
+            os.write(wake_write, b"s")
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    return wake_read, wake_write
+
+
+def _exit_with_parent(stop: threading.Event, wake_write: int) -> None:
+    """Started by a batch run or `lab`: if that process dies (even by SIGKILL), this one must not linger."""
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while not stop.wait(1.0):
+            if os.getppid() != parent:
+                os.write(wake_write, b"p")
+                return
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
 
 
 def add_replication_arguments(parser: argparse.ArgumentParser) -> None:

@@ -86,207 +86,225 @@ def _wrap(owner: type, name: str, make: Callable[[Callable[..., Any]], Callable[
 
 
 def install(model: GlobalTables) -> None:
+    """Wrap every hook of ``HOOKS`` (its maker gets the model and moto's original) and add the
+    operations moto lacks."""
     strong.CaptureShard.model = model
     global_table_api.add_operations(model)
     _wrap(DynamoHandler, "call_action", global_table_api.call_action_hook(model))
-    for name in WRITE_METHODS:
+    for owner, name, make in _makers():
+        _wrap(owner, name, functools.partial(make, model))
 
-        def make_write(original: Callable[..., Any]) -> Callable[..., Any]:
-            def write(self: Any, *args: Any, **kwargs: Any) -> Any:
-                with WRITE_LOCK:
-                    model.begin_write()
-                    succeeded = False
-                    try:
-                        result = original(self, *args, **kwargs)
-                        succeeded = True
-                        return result
-                    finally:
-                        model.end_write(succeeded)
 
-            return write
+def _makers() -> list[tuple[type, str, Callable[..., Callable[..., Any]]]]:
+    """(owner, method, maker(model, original)) for every wrapped method, in the order they are wrapped."""
 
-        _wrap(DynamoDBBackend, name, make_write)
+    def moto_only(make: Callable[..., Any]) -> Callable[..., Any]:
+        return lambda model, original: make(original)
 
-    def make_add(original: Callable[..., Any]) -> Callable[..., Any]:
-        def add(self: Any, old: Any, new: Any) -> None:
-            # The replication's private copy is taken first, so the record can share it (lazily).
-            snapshot = model.snapshot_to_capture(self.table, new)
-            if snapshot is None:
+    return [
+        *[(DynamoDBBackend, name, _make_write) for name in WRITE_METHODS],
+        (StreamShard, "add", _make_add),
+        (StreamRecord, "__init__", moto_only(make_record_init)),
+        (StreamRecord, "to_json", moto_only(make_record_to_json)),
+        (Table, "describe", _make_describe),
+        (DynamoHandler, "update_table", _make_update_table),
+        (DynamoHandler, "create_table", _make_create_table),
+        (DynamoHandler, "delete_table", _make_handler_delete_table),
+        (DynamoDBBackend, "delete_table", _make_delete_table),
+        (DynamoDBBackend, "update_time_to_live", _make_update_ttl),
+        *[
+            (DynamoHandler, action, functools.partial(_bind_action, _make_data_plane, action))
+            for action in responses.DATA_PLANE_ACTIONS
+        ],
+        *[(DynamoHandler, action, _make_backups) for action in ("update_continuous_backups", "create_backup")],
+        *[
+            (ApplicationAutoscalingBackend, name, functools.partial(_bind_action, _make_scaling, name))
+            for name in scaling.METHODS
+        ],
+    ]
+
+
+def _bind_action(make: Callable[..., Any], action: str, model: GlobalTables, original: Callable[..., Any]) -> Any:
+    return make(model, action, original)
+
+
+SCALING_MAKERS = {
+    "register_scalable_target": scaling.make_register,
+    "put_scaling_policy": scaling.make_put_policy,
+    "deregister_scalable_target": scaling.make_deregister,
+    "delete_scaling_policy": scaling.make_delete_policy,
+}
+
+
+def _make_write(model: GlobalTables, original: Callable[..., Any]) -> Callable[..., Any]:
+    def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with WRITE_LOCK:
+            model.begin_write()
+            succeeded = False
+            try:
+                result = original(self, *args, **kwargs)
+                succeeded = True
+                return result
+            finally:
+                model.end_write(succeeded)
+
+    return write
+
+
+def _make_add(model: GlobalTables, original: Callable[..., Any]) -> Callable[..., Any]:
+    def add(self: Any, old: Any, new: Any) -> None:
+        # The replication's private copy is taken first, so the record can share it (lazily).
+        snapshot = model.snapshot_to_capture(self.table, new)
+        if snapshot is None:
+            original(self, old, new)
+        else:
+            with snapshot_images(new, snapshot):
                 original(self, old, new)
-            else:
-                with snapshot_images(new, snapshot):
-                    original(self, old, new)
-            model.captured(self.table, old, new, snapshot)
+        model.captured(self.table, old, new, snapshot)
 
-        return add
+    return add
 
-    _wrap(StreamShard, "add", make_add)
 
-    _wrap(StreamRecord, "__init__", make_record_init)
-    _wrap(StreamRecord, "to_json", make_record_to_json)
+def _make_describe(model: GlobalTables, original: Callable[..., Any]) -> Callable[..., Any]:
+    def describe(self: Any, base_key: str = "TableDescription") -> dict[str, Any]:
+        results = original(self, base_key)
+        description = results[base_key]
+        sse = description.get("SSEDescription")
+        if sse and sse.get("KMSMasterKeyArn") and not str(sse["KMSMasterKeyArn"]).startswith("arn:"):
+            resolved = responses.resolve_kms_key_arn(self.account_id, self.region_name, sse["KMSMasterKeyArn"])
+            if resolved:
+                sse["KMSMasterKeyArn"] = resolved
+        description.update(model.describe_extras(self))
+        inaccessible_since = model.table_inaccessible_since(self)
+        if sse and inaccessible_since is not None:
+            sse["InaccessibleEncryptionDateTime"] = inaccessible_since
+        _describe_settings(self, description)
+        return results
 
-    def make_describe(original: Callable[..., Any]) -> Callable[..., Any]:
-        def describe(self: Any, base_key: str = "TableDescription") -> dict[str, Any]:
-            results = original(self, base_key)
-            description = results[base_key]
-            sse = description.get("SSEDescription")
-            if sse and sse.get("KMSMasterKeyArn") and not str(sse["KMSMasterKeyArn"]).startswith("arn:"):
-                resolved = responses.resolve_kms_key_arn(self.account_id, self.region_name, sse["KMSMasterKeyArn"])
-                if resolved:
-                    sse["KMSMasterKeyArn"] = resolved
-            description.update(model.describe_extras(self))
-            inaccessible_since = model.table_inaccessible_since(self)
-            if sse and inaccessible_since is not None:
-                sse["InaccessibleEncryptionDateTime"] = inaccessible_since
-            _describe_settings(self, description)
-            return results
+    return describe
 
-        return describe
 
-    _wrap(Table, "describe", make_describe)
-
-    def make_update_table(original: Callable[..., Any]) -> Callable[..., Any]:
-        def update_table(self: Any) -> Any:
-            body = getattr(self, "params", {}) or {}
-            with WRITE_LOCK:
-                model.housekeeping()
-                table = self.dynamodb_backend.get_table(body["TableName"])
-                responses.check_table_ready(model, table)
-                if strong.handles(model, table, body) and strong.update_table(model, table, body):
-                    return DynamoResult(table.describe())
-                responses.check_table_update(model, table, body)
-                responses.check_table_class(body)
-                replica_updates = body.get("ReplicaUpdates")
-                if replica_updates:
-                    responses.apply_replica_updates(model, table, replica_updates)
-                    others = {k for k, v in body.items() if v is not None} - {
-                        "TableName",
-                        "ReplicaUpdates",
-                        "MultiRegionConsistency",
-                    }
-                    if not others:
-                        return DynamoResult(table.describe())
-                created, deleted = responses.index_changes(table, body)
-                protected = table.deletion_protection_enabled
-                attributes = list(table.attr)
-                try:
-                    original(self)
-                except ValueError as error:  # moto's answer to an unknown or repeated index: a bare ValueError
-                    raise MockValidationException(f"One or more parameter values were invalid: {error}") from None
-                # moto replaces the table's AttributeDefinitions with the request's; AWS adds them.
-                table.attr = responses.merged_attributes(attributes, table.attr)
-                responses.apply_unmodelled_update(model, table, body)
-                if body.get("DeletionProtectionEnabled") not in (None, protected):
-                    model.protection_changed(table)
-                settings = strong.synchronised(model.group_of(table), responses.synchronised_settings(table, body))
-                model.settings_changed(table, settings, created, deleted)
+def _make_update_table(model: GlobalTables, original: Callable[..., Any]) -> Callable[..., Any]:
+    def update_table(self: Any) -> Any:
+        body = getattr(self, "params", {}) or {}
+        with WRITE_LOCK:
+            model.housekeeping()
+            table = self.dynamodb_backend.get_table(body["TableName"])
+            responses.check_table_ready(model, table)
+            if strong.handles(model, table, body) and strong.update_table(model, table, body):
                 return DynamoResult(table.describe())
-
-        return update_table
-
-    _wrap(DynamoHandler, "update_table", make_update_table)
-
-    def make_create_table(original: Callable[..., Any]) -> Callable[..., Any]:
-        def create_table(self: Any) -> Any:
-            body = getattr(self, "params", {}) or {}
+            responses.check_table_update(model, table, body)
             responses.check_table_class(body)
-            with WRITE_LOCK:
+            replica_updates = body.get("ReplicaUpdates")
+            if replica_updates:
+                responses.apply_replica_updates(model, table, replica_updates)
+                others = {k for k, v in body.items() if v is not None} - {
+                    "TableName",
+                    "ReplicaUpdates",
+                    "MultiRegionConsistency",
+                }
+                if not others:
+                    return DynamoResult(table.describe())
+            created, deleted = responses.index_changes(table, body)
+            protected = table.deletion_protection_enabled
+            attributes = list(table.attr)
+            try:
                 original(self)
-                table = self.dynamodb_backend.tables[body["TableName"]]
-                responses.record_created_table(model, table, body)
-                return _answer_as(DynamoResult(table.describe()), "CREATING")
+            except ValueError as error:  # moto's answer to an unknown or repeated index: a bare ValueError
+                raise MockValidationException(f"One or more parameter values were invalid: {error}") from None
+            # moto replaces the table's AttributeDefinitions with the request's; AWS adds them.
+            table.attr = responses.merged_attributes(attributes, table.attr)
+            responses.apply_unmodelled_update(model, table, body)
+            if body.get("DeletionProtectionEnabled") not in (None, protected):
+                model.protection_changed(table)
+            settings = strong.synchronised(model.group_of(table), responses.synchronised_settings(table, body))
+            model.settings_changed(table, settings, created, deleted)
+            return DynamoResult(table.describe())
 
-        return create_table
+    return update_table
 
-    _wrap(DynamoHandler, "create_table", make_create_table)
 
-    def make_handler_delete_table(original: Callable[..., Any]) -> Callable[..., Any]:
-        def delete_table(self: Any) -> Any:
-            return _answer_as(original(self), "DELETING")
+def _make_create_table(model: GlobalTables, original: Callable[..., Any]) -> Callable[..., Any]:
+    def create_table(self: Any) -> Any:
+        body = getattr(self, "params", {}) or {}
+        responses.check_table_class(body)
+        with WRITE_LOCK:
+            original(self)
+            table = self.dynamodb_backend.tables[body["TableName"]]
+            responses.record_created_table(model, table, body)
+            return _answer_as(DynamoResult(table.describe()), "CREATING")
 
-        return delete_table
+    return create_table
 
-    _wrap(DynamoHandler, "delete_table", make_handler_delete_table)
 
-    def make_delete_table(original: Callable[..., Any]) -> Callable[..., Any]:
-        def delete_table(self: Any, name: str) -> Any:
-            with WRITE_LOCK:
-                model.housekeeping()
-                table = _table_or_none(self, name)
-                if table is not None:
-                    if model.table_status(table) == "DELETING":
-                        return table  # AWS: "If table is already in the DELETING state, no error is returned."
-                    responses.check_creating_deletion(model, table)
-                    responses.check_table_deletion(model, table)
-                deleted = original(self, name)
-                model.table_deleted(self, deleted)
-                return deleted
+def _make_handler_delete_table(model: GlobalTables, original: Callable[..., Any]) -> Callable[..., Any]:
+    def delete_table(self: Any) -> Any:
+        return _answer_as(original(self), "DELETING")
 
-        return delete_table
+    return delete_table
 
-    _wrap(DynamoDBBackend, "delete_table", make_delete_table)
 
-    def make_update_ttl(original: Callable[..., Any]) -> Callable[..., Any]:
-        def update_time_to_live(self: Any, table_name: str, ttl_spec: dict[str, Any]) -> None:
-            with WRITE_LOCK:
-                model.housekeeping()
-                table = _table_or_none(self, table_name)
-                if table is not None:
-                    responses.check_ttl_update(model, table)
-                    strong.check_time_to_live(model, table, ttl_spec)
-                original(self, table_name, ttl_spec)
-                if table is not None:
-                    model.settings_changed(table, {"ttl": dict(table.ttl)})
+def _make_delete_table(model: GlobalTables, original: Callable[..., Any]) -> Callable[..., Any]:
+    def delete_table(self: Any, name: str) -> Any:
+        with WRITE_LOCK:
+            model.housekeeping()
+            table = _table_or_none(self, name)
+            if table is not None:
+                if model.table_status(table) == "DELETING":
+                    return table  # AWS: "If table is already in the DELETING state, no error is returned."
+                responses.check_creating_deletion(model, table)
+                responses.check_table_deletion(model, table)
+            deleted = original(self, name)
+            model.table_deleted(self, deleted)
+            return deleted
 
-        return update_time_to_live
+    return delete_table
 
-    _wrap(DynamoDBBackend, "update_time_to_live", make_update_ttl)
 
-    for action in responses.DATA_PLANE_ACTIONS:
+def _make_update_ttl(model: GlobalTables, original: Callable[..., Any]) -> Callable[..., Any]:
+    def update_time_to_live(self: Any, table_name: str, ttl_spec: dict[str, Any]) -> None:
+        with WRITE_LOCK:
+            model.housekeeping()
+            table = _table_or_none(self, table_name)
+            if table is not None:
+                responses.check_ttl_update(model, table)
+                strong.check_time_to_live(model, table, ttl_spec)
+            original(self, table_name, ttl_spec)
+            if table is not None:
+                model.settings_changed(table, {"ttl": dict(table.ttl)})
 
-        def make_data_plane(original: Callable[..., Any], action: str = action) -> Callable[..., Any]:
-            def call(self: Any) -> Any:
-                body = getattr(self, "params", {}) or {}
-                tables = responses.check_data_plane(model, self.dynamodb_backend, action, body)
-                return strong.serve(model, self, action, body, tables, original)
+    return update_time_to_live
 
-            return call
 
-        _wrap(DynamoHandler, action, make_data_plane)
+def _make_data_plane(model: GlobalTables, action: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    def call(self: Any) -> Any:
+        body = getattr(self, "params", {}) or {}
+        tables = responses.check_data_plane(model, self.dynamodb_backend, action, body)
+        return strong.serve(model, self, action, body, tables, original)
 
-    for action in ("update_continuous_backups", "create_backup"):
+    return call
 
-        def make_backups(original: Callable[..., Any]) -> Callable[..., Any]:
-            def call(self: Any) -> Any:
-                body = getattr(self, "params", {}) or {}
-                with WRITE_LOCK:
-                    table = _table_or_none(self.dynamodb_backend, body.get("TableName", ""))
-                    if table is not None:
-                        responses.check_backups_available(model, table)
-                return original(self)
 
-            return call
+def _make_backups(model: GlobalTables, original: Callable[..., Any]) -> Callable[..., Any]:
+    def call(self: Any) -> Any:
+        body = getattr(self, "params", {}) or {}
+        with WRITE_LOCK:
+            table = _table_or_none(self.dynamodb_backend, body.get("TableName", ""))
+            if table is not None:
+                responses.check_backups_available(model, table)
+        return original(self)
 
-        _wrap(DynamoHandler, action, make_backups)
+    return call
 
-    makers = {
-        "register_scalable_target": scaling.make_register,
-        "put_scaling_policy": scaling.make_put_policy,
-        "deregister_scalable_target": scaling.make_deregister,
-        "delete_scaling_policy": scaling.make_delete_policy,
-    }
-    for name in scaling.METHODS:
 
-        def make_scaling(original: Callable[..., Any], name: str = name) -> Callable[..., Any]:
-            mirrored = makers[name](model, original)
+def _make_scaling(model: GlobalTables, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    mirrored = SCALING_MAKERS[name](model, original)
 
-            def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-                with WRITE_LOCK:  # the replica group cannot change meanwhile
-                    return mirrored(self, *args, **kwargs)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with WRITE_LOCK:  # the replica group cannot change meanwhile
+            return mirrored(self, *args, **kwargs)
 
-            return call
-
-        _wrap(ApplicationAutoscalingBackend, name, make_scaling)
+    return call
 
 
 def _table_or_none(backend: Any, name: str) -> Any:

@@ -429,6 +429,47 @@ def copy_item(item: Item) -> Item:
     return result
 
 
+def _replica_table(source: Any, region: str, sse: dict[str, Any] | None, stream: bool) -> Any:
+    """The replica's moto Table in ``region``: the source's schema, indexes (with their capacity), billing,
+    stream (NEW_AND_OLD_IMAGES, unless ``stream`` is off: an MRSC replica) and SSE type."""
+    backend = dynamodb_backends[source.account_id][region]
+    replica_table = backend.create_table(
+        name=source.name,
+        schema=copy.deepcopy(source.schema),
+        throughput=copy.deepcopy(source.throughput) if source.billing_mode != "PAY_PER_REQUEST" else None,
+        attr=copy.deepcopy(source.attr),
+        global_indexes=[i.describe() for i in source.global_indexes if i.status != "DELETING"] or None,
+        indexes=[index.describe() for index in source.indexes] or None,
+        streams={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"} if stream else None,
+        billing_mode=source.billing_mode,
+        sse_specification=sse,
+        tags=[],
+        deletion_protection_enabled=False,
+        warm_throughput=copy.deepcopy(source.warm_throughput),
+    )
+    for index in replica_table.global_indexes:
+        source_index = find_index(source, index.name)
+        index.throughput = copy.deepcopy(source_index.throughput)
+        index.warm_throughput = copy.deepcopy(source_index.warm_throughput)
+    return replica_table
+
+
+def _synchronised_now(group: Any, source: Any) -> dict[str, Any]:
+    """The synchronised settings a new replica starts with."""
+    source_extras = table_settings(source)
+    synced = {
+        "ttl": source.ttl,
+        "read_capacity": group.synced.get("read_capacity"),
+        "indexes": {
+            name: {"read_capacity": units} for name, units in group.synced.get("index_read_capacity", {}).items()
+        },
+        "table_class": group.synced.get("table_class", "STANDARD"),
+        "max_write_request_units": (source_extras.get("OnDemandThroughput") or {}).get("MaxWriteRequestUnits"),
+        "max_read_request_units": group.synced.get("max_read_request_units"),
+    }
+    return {k: v for k, v in synced.items() if v is not None}
+
+
 def table_settings(table: Any) -> dict[str, Any]:
     """What moto does not keep of a table (``TableClass``, ``OnDemandThroughput``), kept on the moto
     Table itself so that it is saved, restored and deleted with it."""
@@ -593,42 +634,13 @@ class GlobalTables:
         source's items into it. Its status is CREATING for the timing's ``create_replica_s``. Without
         ``stream`` (an MRSC replica: AWS leaves its stream off) the caller captures its writes otherwise."""
         group = self.start_group(source)
-        backend = dynamodb_backends[source.account_id][region]
         sse = None
         if source.sse_specification and source.sse_specification.get("Enabled"):
             sse = {"Enabled": True, "SSEType": "KMS"}
             if kms_key_arn:
                 sse["KMSMasterKeyId"] = kms_key_arn
-        replica_table = backend.create_table(
-            name=source.name,
-            schema=copy.deepcopy(source.schema),
-            throughput=copy.deepcopy(source.throughput) if source.billing_mode != "PAY_PER_REQUEST" else None,
-            attr=copy.deepcopy(source.attr),
-            global_indexes=[i.describe() for i in source.global_indexes if i.status != "DELETING"] or None,
-            indexes=[index.describe() for index in source.indexes] or None,
-            streams={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"} if stream else None,
-            billing_mode=source.billing_mode,
-            sse_specification=sse,
-            tags=[],
-            deletion_protection_enabled=False,
-            warm_throughput=copy.deepcopy(source.warm_throughput),
-        )
-        for index in replica_table.global_indexes:
-            source_index = find_index(source, index.name)
-            index.throughput = copy.deepcopy(source_index.throughput)
-            index.warm_throughput = copy.deepcopy(source_index.warm_throughput)
-        source_extras = table_settings(source)
-        synced = {
-            "ttl": source.ttl,
-            "read_capacity": group.synced.get("read_capacity"),
-            "indexes": {
-                name: {"read_capacity": units} for name, units in group.synced.get("index_read_capacity", {}).items()
-            },
-            "table_class": group.synced.get("table_class", "STANDARD"),
-            "max_write_request_units": (source_extras.get("OnDemandThroughput") or {}).get("MaxWriteRequestUnits"),
-            "max_read_request_units": group.synced.get("max_read_request_units"),
-        }
-        apply_settings(replica_table, {k: v for k, v in synced.items() if v is not None}, None)
+        replica_table = _replica_table(source, region, sse, stream)
+        apply_settings(replica_table, _synchronised_now(group, source), None)
         replica = Replica(region, "CREATING", (sse or {}).get("KMSMasterKeyId") or self._sse_arn(replica_table))
         replica.due = time.monotonic() + self.timing.create_replica_s
         replica.listed_at = time.monotonic() + self.timing.replica_listing_lag_s
@@ -636,7 +648,13 @@ class GlobalTables:
         group.replicas[region] = replica
         # Write auto scaling is synchronised: the new replica's region gets the table's (and indexes').
         copy_write_scaling(source.account_id, source.region_name, region, source.name)
-        # Backfill: the new replica starts with the source's items and their versions.
+        self._backfill(source, replica_table, group)
+        return replica
+
+    def _backfill(self, source: Any, replica_table: Any, group: Any) -> None:
+        """The new replica starts with the source's items and their versions, and gets the writes still in
+        flight to the source."""
+        region = replica_table.region_name
         self._capture.applying = True
         try:
             for item in source.all_items():
@@ -644,7 +662,6 @@ class GlobalTables:
         finally:
             self._capture.applying = False
         group.versions[region] = dict(group.versions.get(source.region_name, {}))
-        # Writes still in flight to the source must reach the newcomer too.
         with self._wakeup:
             in_flight = [*self._queued(), *self._held]
         for pending in in_flight:
@@ -653,21 +670,7 @@ class GlobalTables:
                 and pending.table_name == source.name
                 and pending.target == source.region_name
             ):
-                self._push(
-                    Delivery(
-                        pending.due,
-                        next(self._sequence),
-                        pending.source,
-                        region,
-                        pending.account_id,
-                        pending.table_name,
-                        pending.key,
-                        pending.image,
-                        pending.timestamp,
-                        pending.acknowledged_at,
-                    )
-                )
-        return replica
+                self._push(replace(pending, sequence=next(self._sequence), target=region))
 
     @staticmethod
     def _sse_arn(table: Any) -> str | None:
