@@ -100,8 +100,7 @@ INCOMPLETE = frozenset({Result.HELD_BACK, Result.FAILED})
 class Outcome(BaseModel, frozen=True):
     """A step's result, with its detail (``in 7 days``, what holds it back, the error) and, for a
     failure, AWS's error code. Printed, it reads as before: ``scheduled for deletion in 7 days``,
-    ``held back: dynamodb:replica t in eu-west-1 still uses it``, ``failed: WaitTimeout: ...``; it is
-    also equal to that text, for the callers that compare a step with ``"deleted"``."""
+    ``held back: dynamodb:replica t in eu-west-1 still uses it``, ``failed: WaitTimeout: ...``."""
 
     result: Result
     detail: str = ""
@@ -126,16 +125,6 @@ class Outcome(BaseModel, frozen=True):
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, str):
-            return str(self) == other
-        if isinstance(other, Outcome):
-            return (self.result, self.detail, self.error_code) == (other.result, other.detail, other.error_code)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(str(self))
 
 
 DELETED = Outcome(result=Result.DELETED)

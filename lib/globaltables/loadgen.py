@@ -3,7 +3,7 @@
 It runs in two places: in the notebook's process (``perf.run_region``) and inside the load harness's
 Lambda function (``functions/load_harness.py``, 07 with ``load_engine: lambda``), whose zip carries this
 module. So it imports the standard library, ``hdrh`` (shipped in the zip, see ``fanout.package``) and
-``globaltables.waiting`` only: no pydantic, no client factory. What to run arrives as a ``Plan`` (plain
+``globaltables.errors`` and ``globaltables.waiting`` only: no pydantic, no client factory. What to run arrives as a ``Plan`` (plain
 numbers, validated beforehand by ``perf.LoadSpec``); what was measured leaves as a ``Tally``, whose
 histograms travel in HdrHistogram's compressed form (``HdrHistogram.encode``: zlib + base64) and merge
 exactly (``add``), so N invocations' figures sum to what one harness with all their samples would show.
@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from hdrh.histogram import HdrHistogram
 
-from globaltables.waiting import error_code
+from globaltables.errors import aws_error_code
 
 LOWEST_US, HIGHEST_US, DIGITS = 1, 60_000_000, 3
 OPERATIONS = ("read", "write")
@@ -315,7 +315,7 @@ def _send(call: Callable[[], Any], deadline: float) -> Sent:
             call()
             return sent
         except Exception as error:
-            code = error_code(error)
+            code = aws_error_code(error)
             if code in THROTTLE_CODES:
                 sent.throttles += 1
             elif code in WRITE_CONFLICT_CODES:

@@ -10,9 +10,6 @@ from typing import Any, TypeVar
 
 from globaltables.errors import WaitTimeout, aws_error_code
 
-# The name older modules import (drills, throttling, loadgen, linearizability): one helper, in errors.py.
-error_code = aws_error_code
-
 T = TypeVar("T")
 
 

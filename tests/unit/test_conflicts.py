@@ -3,6 +3,7 @@
 import pydantic
 import pytest
 from globaltables import conflicts
+from globaltables.cleanup import Result
 from globaltables.conflicts import ConflictWrite, Convergence, check_converged
 
 from tests.unit.local.helpers import add_replica, create_table, provisioned_global_table
@@ -235,7 +236,7 @@ def test_an_eventual_companion_is_recorded_first_and_removed_with_its_replicas(c
     recorded = {(r.kind, r.region) for r in run.resources() if r.name == plan.table_name}
     assert recorded == {("dynamodb:table", "us-east-1"), ("dynamodb:replica", "us-east-2")}
     steps = conflicts.remove_companion(clients, run, plan)
-    assert [s.outcome for s in steps] == ["deleted", "deleted"]
+    assert [s.outcome.result for s in steps] == [Result.DELETED, Result.DELETED]
     assert not run.resources()
     assert all(conflicts.describe(clients, region, plan.table_name) is None for region in US[:2])
 
