@@ -3,7 +3,7 @@
 Global tables resolve concurrent writes to the same item with last writer wins, on a timestamp that
 DynamoDB assigns, per item: the whole item of the later write replaces the other everywhere. The
 recipe's conflict test wrote from two regions, compared nothing, and reasoned with the client's clock
-(defect 15). Here every region writes, convergence is checked item by item, and the demonstrations
+(defect 15 in docs/recipe-defects.md). Here every region writes, convergence is checked item by item, and the demonstrations
 show what last writer wins does to read-modify-write and counters, and what to do instead.
 
 The storm's writes and the convergence polls (strongly consistent BatchGetItem every 50 ms in every

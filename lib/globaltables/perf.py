@@ -12,7 +12,7 @@ issue nothing after warm-up + duration, even when an open-loop schedule is behin
 cannot reach); the operations that were due but not sent are reported (``not_sent``), and calls still
 unanswered ``IN_FLIGHT_GRACE_S`` after the end are counted as errors and left behind. Latencies go into HDR histograms (microseconds, 3
 significant digits): memory stays flat whatever the number of operations; per-worker histograms are
-merged at the end. The recipe timed sequential calls including the first connection (defect 18).
+merged at the end. The recipe timed sequential calls including the first connection (defect 18 in docs/recipe-defects.md).
 
 **Throttles** (a provisioned table used beyond its capacity) are not errors: the harness calls
 DynamoDB through a client with boto3's retries off, so that it sees every

@@ -151,7 +151,7 @@ def wait_for_table(
 
 def ensure_write_autoscaling(clients: AwsClients, run: RunState, region: str) -> list[str]:
     """Application Auto Scaling on table and GSI write capacity (target tracking at 70 %): a provisioned
-    global table refuses replicas without it (recipe defect 3). Returns the scaled resource ids; an
+    global table refuses replicas without it (recipe defect 3, docs/recipe-defects.md). Returns the scaled resource ids; an
     on-demand table needs none and gets none."""
     params = run.params
     if params.billing_mode == "PAY_PER_REQUEST":

@@ -1,4 +1,4 @@
-"""01_iam_kms's library: the least-privilege role (recipe defect 17) and per-region keys (defect 6)."""
+"""01_iam_kms's library: the least-privilege role (recipe defect 17, docs/recipe-defects.md) and per-region keys (defect 6)."""
 
 import json
 

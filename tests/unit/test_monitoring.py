@@ -1,4 +1,4 @@
-"""04_monitoring's library: alarms on real metric names with actions (recipe defect 8), the lag probe."""
+"""04_monitoring's library: alarms on real metric names with actions (recipe defect 8, docs/recipe-defects.md), the lag probe."""
 
 from datetime import UTC, datetime, timedelta
 

@@ -1,4 +1,4 @@
-"""03_seed_data's library: Decimal numbers and counted failures (recipe defect 7), checksums instead of
+"""03_seed_data's library: Decimal numbers and counted failures (recipe defect 7, docs/recipe-defects.md), checksums instead of
 ItemCount (defect 14), retries of unprocessed items."""
 
 from decimal import Decimal

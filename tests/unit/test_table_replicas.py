@@ -1,4 +1,4 @@
-"""02_table_replicas's library: the recipe's defects 1-5 fixed and pinned."""
+"""02_table_replicas's library: the recipe's defects 1-5 (docs/recipe-defects.md) fixed and pinned."""
 
 import botocore.session
 import pytest

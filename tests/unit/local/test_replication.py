@@ -183,7 +183,7 @@ def test_replication_latency_is_published_in_the_sending_region(ddb, clients, ad
         assert all(p["Unit"] == "Milliseconds" for p in points)
         assert min(p["Minimum"] for p in points) >= 30
         assert max(p["Maximum"] for p in points) < 5000
-    # A receiving region equal to the sender never has data (recipe defect 8).
+    # A receiving region equal to the sender never has data (recipe defect 8, docs/recipe-defects.md).
     assert datapoints(EAST, EAST) == []
 
 
