@@ -45,6 +45,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from moto.cloudwatch.exceptions import ValidationError
 from moto.cloudwatch.models import Alarm, CloudWatchBackend, MetricAggregatedDatum, cloudwatch_backends
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
@@ -69,6 +70,7 @@ OPERATORS = {
 }
 HOOKS = [
     (CloudWatchBackend, "put_metric_alarm"),
+    (CloudWatchResponse, "put_metric_alarm"),
     (Alarm, "update_state"),
     (CloudWatchResponse, "dispatch"),
 ]
@@ -505,10 +507,43 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+NOT_EVALUATED = {
+    "Metrics": "metric-math alarms (PutMetricAlarm parameter Metrics)",
+    "ThresholdMetricId": "anomaly-detection alarms (PutMetricAlarm parameter ThresholdMetricId)",
+}
+ACTION_LISTS = ("AlarmActions", "OKActions", "InsufficientDataActions")
+
+
+def refuse_what_is_not_evaluated(request: dict[str, Any]) -> None:
+    """A PutMetricAlarm request the embedded AWS would accept and then never act on is refused instead:
+    a metric-math or anomaly-detection alarm (never evaluated) or an action other than an SNS topic
+    (never carried out). Application Auto Scaling's own alarms are made inside the embedded AWS, not
+    through this request, and are not affected."""
+    for parameter, what in NOT_EVALUATED.items():
+        if request.get(parameter):
+            raise ValidationError(f"The embedded AWS does not evaluate {what}; use a metric alarm or real AWS")
+    for parameter in ACTION_LISTS:
+        for action in request.get(parameter) or []:
+            if not str(action).startswith("arn:aws:sns:"):
+                raise ValidationError(
+                    f"The embedded AWS carries out only SNS topic actions; {parameter} has {action}: "
+                    "use an SNS topic or real AWS"
+                )
+
+
+def _wrap_put_metric_alarm_request(original: Any) -> Any:
+    def put_metric_alarm(self: CloudWatchResponse) -> Any:
+        refuse_what_is_not_evaluated({name: self._get_param(name) for name in [*NOT_EVALUATED, *ACTION_LISTS]})
+        return original(self)
+
+    return put_metric_alarm
+
+
 def install() -> None:
     """Wrap the hooks (idempotent), add DescribeAlarmHistory and start the evaluator."""
     if not getattr(CloudWatchBackend.put_metric_alarm, "__globaltables_alarms__", False):
         CloudWatchBackend.put_metric_alarm = _wrap_put_metric_alarm(CloudWatchBackend.put_metric_alarm)
+        CloudWatchResponse.put_metric_alarm = _wrap_put_metric_alarm_request(CloudWatchResponse.put_metric_alarm)
         Alarm.update_state = _wrap_update_state(Alarm.update_state)
         CloudWatchResponse.describe_alarm_history = describe_alarm_history
     EVALUATOR.start(time_scale())

@@ -218,3 +218,32 @@ def test_the_moto_functions_the_evaluation_hooks_are_there():
     from globaltables.local import alarms
 
     assert alarms.missing_hooks() == []
+
+
+def test_alarms_the_embedded_aws_would_never_act_on_are_refused_not_ignored(clients):
+    cloudwatch = clients.client("cloudwatch", "us-east-1")
+    math = {
+        "Metrics": [
+            {"Id": "m1", "MetricStat": {"Metric": {"Namespace": "Test/Alarms", "MetricName": "M"}, "Period": 60,
+                                        "Stat": "Average"}},
+            {"Id": "e1", "Expression": "m1 * 2", "ReturnData": True},
+        ]
+    }  # fmt: skip
+    refusals = {
+        "Metrics": {"AlarmName": f"math-{uuid.uuid4().hex[:6]}", "EvaluationPeriods": 1, "Threshold": 1.0,
+                    "ComparisonOperator": "GreaterThanThreshold", **math},
+        "AlarmActions": {"AlarmName": f"ec2-{uuid.uuid4().hex[:6]}", "Namespace": "Test/Alarms", "MetricName": "M",
+                         "Statistic": "Average", "Period": 60, "EvaluationPeriods": 1, "Threshold": 1.0,
+                         "ComparisonOperator": "GreaterThanThreshold",
+                         "AlarmActions": ["arn:aws:automate:us-east-1:ec2:stop"]},
+    }  # fmt: skip
+    for parameter, arguments in refusals.items():
+        with pytest.raises(cloudwatch.exceptions.ClientError) as caught:
+            cloudwatch.put_metric_alarm(**arguments)
+        error = caught.value.response["Error"]
+        assert error["Code"] == "ValidationError" and "The embedded AWS" in error["Message"], error
+        assert parameter in error["Message"], error
+        assert not cloudwatch.describe_alarms(AlarmNames=[arguments["AlarmName"]])["MetricAlarms"]
+    topic = clients.client("sns", "us-east-1").create_topic(Name=f"alarms-{uuid.uuid4().hex[:6]}")["TopicArn"]
+    accepted = _alarm(cloudwatch, AlarmActions=[topic], OKActions=[topic])
+    assert _state(cloudwatch, accepted["AlarmName"])["AlarmActions"] == [topic]
